@@ -1,0 +1,27 @@
+/* The OTLP protobuf-c types under short names. Generated headers come from
+ * proto/ at build time. */
+#ifndef VIGIL_OTLP_H
+#define VIGIL_OTLP_H
+
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest vg_traces_req_t;
+typedef Opentelemetry__Proto__Collector__Metrics__V1__ExportMetricsServiceRequest vg_metrics_req_t;
+typedef Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceRequest vg_logs_req_t;
+typedef Opentelemetry__Proto__Trace__V1__ResourceSpans vg_resource_spans_t;
+typedef Opentelemetry__Proto__Trace__V1__ScopeSpans vg_scope_spans_t;
+typedef Opentelemetry__Proto__Trace__V1__Span vg_span_t;
+typedef Opentelemetry__Proto__Metrics__V1__ResourceMetrics vg_resource_metrics_t;
+typedef Opentelemetry__Proto__Metrics__V1__ScopeMetrics vg_scope_metrics_t;
+typedef Opentelemetry__Proto__Metrics__V1__Metric vg_metric_t;
+typedef Opentelemetry__Proto__Logs__V1__ResourceLogs vg_resource_logs_t;
+typedef Opentelemetry__Proto__Logs__V1__ScopeLogs vg_scope_logs_t;
+typedef Opentelemetry__Proto__Logs__V1__LogRecord vg_log_record_t;
+typedef Opentelemetry__Proto__Resource__V1__Resource vg_resource_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValue vg_kv_t;
+typedef Opentelemetry__Proto__Common__V1__AnyValue vg_anyvalue_t;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope vg_scope_t;
+
+#endif
