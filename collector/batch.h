@@ -50,7 +50,4 @@ void vg_batch_recount(vg_batch_t *b);
 /* The request, for writing. Aborts when the batch is shared read-only. */
 ProtobufCMessage *vg_batch_writable(vg_batch_t *b);
 
-/* Items of a request, counted as the OpenTelemetry Collector counts them. */
-size_t vg_request_items(vg_signal_t sig, const ProtobufCMessage *req);
-
 #endif

@@ -257,11 +257,16 @@ int vg_graph_build(const vg_config_t *cfg, uv_loop_t *loop, vg_service_t *svc, v
         vg_consumer_t *tail;
         if ((rc = join(g, tmp, k, &tail))) goto fail;
         rc = VG_ENOMEM;
+        bool downstream_mutates = false;
         for (size_t i = pc->nprocessors; i-- > 0;) {
             vg_component_t *pr = procs[p][i];
             pr->in_signals |= VG_SIGBIT(s);
             pr->out_signals |= VG_SIGBIT(s);
             pr->next[s] = tail;
+            /* A pipeline mutates if any of its processors does: the fan-out in
+             * front of it must then hand it a private copy. */
+            downstream_mutates |= pr->in.mutates;
+            pr->in.mutates = downstream_mutates;
             tail = &pr->in;
             if (i + 1 < pc->nprocessors) EDGE(pr, procs[p][i + 1]);
             else for (size_t j = 0; j < pc->nexporters; j++) EDGE(pr, shared_node(g, tab, &ntab, pc->exporters[j]));
