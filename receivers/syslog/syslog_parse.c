@@ -568,6 +568,7 @@ static int month_from_name(const uc *p)
 }
 
 static bool isalpha_(uc c) { return (unsigned)((c | 0x20) - 'a') < 26; }
+static bool isupper_(uc c) { return (unsigned)(c - 'A') < 26; }
 
 /* BSD timestamp: Mmm SP[SP]d[d] SP [yyyy SP] hh:mm:ss[.f] [SP ZONE ':' | ':'] */
 static int parse_bsd(const uc **pp, const uc *end, ts_t *t)
@@ -602,14 +603,18 @@ static int parse_bsd(const uc **pp, const uc *end, ts_t *t)
     }
     if (p < end && *p == ':') {
         p++;
-    } else if (end - p >= 5 && p[0] == ' ' && isalpha_(p[1])) {
-        /* " UTC:" style zone word (Cisco); only with its colon, else it is a hostname */
+    } else if (end - p >= 5 && p[0] == ' ' && isupper_(p[1])) {
+        /* Cisco " UTC:" / " CET: %FAC-..." zone word. Only UTC/GMT, or an
+         * upper-case word before a Cisco mnemonic: "app:" is a tag. */
         const uc *z = p + 1, *q = z;
-        while (q < end && isalpha_(*q) && q - z < 6) q++;
+        while (q < end && isupper_(*q) && q - z < 6) q++;
         if (q - z >= 3 && q - z <= 5 && q < end && *q == ':') {
-            if (q - z == 3 && ((z[0] == 'U' && z[1] == 'T' && z[2] == 'C') || (z[0] == 'G' && z[1] == 'M' && z[2] == 'T')))
-                t->has_off = true;
-            p = q + 1;
+            bool utc = q - z == 3 && ((z[0] == 'U' && z[1] == 'T' && z[2] == 'C') ||
+                                      (z[0] == 'G' && z[1] == 'M' && z[2] == 'T'));
+            if (utc || (end - q >= 3 && q[1] == ' ' && q[2] == '%')) {
+                t->has_off = utc;
+                p = q + 1;
+            }
         }
     }
     if (p < end && *p != ' ') return TS_NOMATCH;
