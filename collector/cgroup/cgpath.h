@@ -55,7 +55,7 @@ typedef enum {
 
 /* flags */
 #define VG_CG_F_K8S      0x1u /* under kubepods / kubepods.slice */
-#define VG_CG_F_SYSTEMD  0x2u /* systemd-driver names (.slice / .scope) */
+#define VG_CG_F_SYSTEMD  0x2u /* systemd unit names (kubepods.slice, <runtime>-<id>.scope) */
 #define VG_CG_F_ROOTLESS 0x4u /* under a user slice (user@N.service) */
 
 #define VG_CG_ID_MAX      64  /* hex digits */
