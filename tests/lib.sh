@@ -1,0 +1,63 @@
+# Shared helpers for the script tests (sourced). ctest gives VIGIL_BIN, VIGIL_SRC, VIGIL_BUILD.
+set -euo pipefail
+: "${VIGIL_BIN:?run through ctest (VIGIL_BIN unset)}"
+: "${VIGIL_SRC:?}"
+T=$(mktemp -d /tmp/vigil-test.XXXXXX)
+VG_PIDS=()
+vg_cleanup() {
+  local p
+  for p in "${VG_PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+  if [ "${VG_KEEP:-0}" = 1 ]; then echo "kept $T"; else rm -rf "$T"; fi
+}
+trap vg_cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f (tail)"; tail -n 30 "$f"; }; done >&2; exit 1; }
+ok() { echo "ok: $*"; }
+# Exit 77 (ctest: skipped) with the reason said loudly.
+skip() { echo "SKIPPED: $*" >&2; echo "SKIPPED: $*"; exit 77; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+# vg_start NAME CONFIG... : starts vigil in the background; log in $T/NAME.log; pid in VG_PID_NAME.
+vg_start() {
+  local name=$1; shift
+  local args=()
+  for c in "$@"; do args+=(--config "$c"); done
+  "$VIGIL_BIN" "${args[@]}" >"$T/$name.out" 2>"$T/$name.log" &
+  local pid=$!
+  VG_PIDS+=("$pid")
+  printf -v "VG_PID_$name" '%s' "$pid"
+  vg_wait_log "$name" 'running with' 20 || fail "$name did not start"
+}
+# vg_wait_log NAME REGEX [SECONDS]
+vg_wait_log() {
+  local name=$1 re=$2 secs=${3:-20} i
+  for ((i = 0; i < secs * 20; i++)); do
+    grep -Eq -- "$re" "$T/$name.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  return 1
+}
+# vg_stop NAME : SIGTERM, wait, require exit 0.
+vg_stop() {
+  local name=$1 var="VG_PID_$1" rc=0
+  local pid=${!var}
+  kill -TERM "$pid"
+  wait "$pid" || rc=$?
+  [ "$rc" -eq 0 ] || fail "$name exited with $rc after SIGTERM"
+  grep -q 'ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer' "$T/$name.log" && fail "$name: sanitizer report"
+  return 0
+}
+# metric PORT PREFIX [LABEL-SUBSTRING] : sum of every series whose name starts with
+# PREFIX (and whose labels contain the substring); 0 if none.
+metric() {
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" '
+    $1 !~ /^#/ && index($1, n) == 1 && index($1, l) { s += $2 } END { printf "%.0f\n", s + 0 }'
+}
+# wait_until SECONDS CMD... : polls CMD until it succeeds.
+wait_until() {
+  local secs=$1 i; shift
+  for ((i = 0; i < secs * 10; i++)); do "$@" && return 0; sleep 0.1; done
+  return 1
+}
+items() { python3 "$VIGIL_SRC/tests/otlp_items.py" "$@"; }
