@@ -129,7 +129,8 @@ static void set_container(pstate_t *st, const char *id, size_t n, vg_cg_runtime_
  * recognised as a container, 2 if a runtime monitor scope (conmon), 0 else. */
 static int try_prefixed(pstate_t *st, const char *s, size_t n)
 {
-    if (ends(s, n, ".scope"))
+    int scope = ends(s, n, ".scope");
+    if (scope)
         n -= 6;
     for (size_t i = 0; i < sizeof runtime_prefixes / sizeof runtime_prefixes[0]; i++) {
         const char *p = runtime_prefixes[i].prefix;
@@ -143,6 +144,8 @@ static int try_prefixed(pstate_t *st, const char *s, size_t n)
         if (!is_id(id, idn))
             return 0;
         set_container(st, id, idn, runtime_prefixes[i].rt);
+        if (scope)
+            st->o->flags |= VG_CG_F_SYSTEMD;
         return 1;
     }
     return 0;

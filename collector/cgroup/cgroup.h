@@ -137,7 +137,9 @@ typedef struct {
 #define VG_CG_READ_IO   0x04u
 #define VG_CG_READ_PIDS 0x08u
 #define VG_CG_READ_PSI  0x10u
-#define VG_CG_READ_ALL  0x1fu
+#define VG_CG_READ_LIMITS 0x20u /* cpu, memory and pids limits: they rarely change, a
+                                   receiver may read them less often */
+#define VG_CG_READ_ALL  0x3fu
 
 /* One container's values. Times in nanoseconds, sizes in bytes, unless named
  * otherwise. A value is meaningful only if its present bit is set: a missing
@@ -181,7 +183,8 @@ typedef struct {
     uint32_t read_errors;  /* files that exist but could not be read (EACCES, EIO ...) */
 } vg_cg_stats_t;
 
-/* Read the stats selected by `what` (VG_CG_READ_*) for the cgroup at path
+/* Read the stats selected by `what` (VG_CG_READ_*; the limit values come
+ * only with VG_CG_READ_LIMITS) for the cgroup at path
  * into *out (overwritten). Files are read with open/read into one stack
  * buffer: no stdio, no allocation. Returns
  *   0             *out filled (some values may be absent)

@@ -95,7 +95,12 @@ static ssize_t rd(rctx_t *c, int s, const char *name)
         }
         if (k == 0)
             break;
+        size_t asked = RBUF - 1 - len;
         len += (size_t)k;
+        /* cgroup files are seq_files: a read stops short only at the end,
+         * so a short read saves the read() that would return 0 */
+        if ((size_t)k < asked)
+            break;
         if (len == RBUF - 1) {
             while (len && c->buf[len - 1] != '\n')
                 len--;
@@ -226,10 +231,9 @@ static void cpu_v2_stat(rctx_t *c, int basic_only)
     }
 }
 
-static void cpu_v2(rctx_t *c)
+static void limits_v2(rctx_t *c)
 {
     vg_cg_stats_t *st = c->st;
-    cpu_v2_stat(c, 0);
     ssize_t n = rd(c, CG_SRC_V2, "cpu.max");
     if (n > 0) {
         const char *p = c->buf, *e = c->buf + n;
@@ -245,6 +249,29 @@ static void cpu_v2(rctx_t *c)
             }
         }
     }
+    if (read_scalar(c, CG_SRC_V2, "memory.max", &st->mem_limit))
+        SET(st, VG_CGS_MEM_LIMIT);
+    if (read_scalar(c, CG_SRC_V2, "pids.max", &st->pids_limit))
+        SET(st, VG_CGS_PIDS_LIMIT);
+}
+
+static void limits_v1(rctx_t *c)
+{
+    vg_cg_stats_t *st = c->st;
+    uint64_t quota, period;
+    if (read_scalar(c, CG_SRC_CPU, "cpu.cfs_quota_us", &quota) &&
+        read_scalar(c, CG_SRC_CPU, "cpu.cfs_period_us", &period)) {
+        st->cpu_quota_us = quota;
+        st->cpu_period_us = period;
+        SET(st, VG_CGS_CPU_LIMIT);
+    }
+    if (read_scalar(c, CG_SRC_MEMORY, "memory.limit_in_bytes", &st->mem_limit)) {
+        if (st->mem_limit >= ((uint64_t)1 << 62))
+            st->mem_limit = VG_CG_UNLIMITED;
+        SET(st, VG_CGS_MEM_LIMIT);
+    }
+    if (read_scalar(c, CG_SRC_PIDS, "pids.max", &st->pids_limit))
+        SET(st, VG_CGS_PIDS_LIMIT);
 }
 
 static void cpu_v1(rctx_t *c)
@@ -278,13 +305,6 @@ static void cpu_v1(rctx_t *c)
             st->cpu_throttled_periods = v[1], SET(st, VG_CGS_CPU_THROTTLED);
         if (f & 4)
             st->cpu_throttled_ns = v[2], SET(st, VG_CGS_CPU_THROTTLED_TIME);
-    }
-    uint64_t quota, period;
-    if (read_scalar(c, CG_SRC_CPU, "cpu.cfs_quota_us", &quota) &&
-        read_scalar(c, CG_SRC_CPU, "cpu.cfs_period_us", &period)) {
-        st->cpu_quota_us = quota;
-        st->cpu_period_us = period;
-        SET(st, VG_CGS_CPU_LIMIT);
     }
     /* hybrid: the unified tree always has the basic cpu.stat */
     if (c->r->mode == VG_CG_MODE_HYBRID &&
@@ -333,8 +353,6 @@ static void mem_v2(rctx_t *c)
     mem_finish(st, have_inactive, inactive);
     if (read_scalar(c, CG_SRC_V2, "memory.swap.current", &st->mem_swap))
         SET(st, VG_CGS_MEM_SWAP);
-    if (read_scalar(c, CG_SRC_V2, "memory.max", &st->mem_limit))
-        SET(st, VG_CGS_MEM_LIMIT);
     n = rd(c, CG_SRC_V2, "memory.events");
     if (n > 0) {
         static const char *const k[] = { "oom", "oom_kill", "max" };
@@ -380,11 +398,6 @@ static void mem_v1(rctx_t *c)
     if (VG_CG_HAS(st, VG_CGS_MEM_USAGE) && read_scalar(c, CG_SRC_MEMORY, "memory.memsw.usage_in_bytes", &memsw)) {
         st->mem_swap = memsw > st->mem_usage ? memsw - st->mem_usage : 0;
         SET(st, VG_CGS_MEM_SWAP);
-    }
-    if (read_scalar(c, CG_SRC_MEMORY, "memory.limit_in_bytes", &st->mem_limit)) {
-        if (st->mem_limit >= ((uint64_t)1 << 62))
-            st->mem_limit = VG_CG_UNLIMITED;
-        SET(st, VG_CGS_MEM_LIMIT);
     }
     n = rd(c, CG_SRC_MEMORY, "memory.oom_control");
     if (n > 0) {
@@ -530,8 +543,6 @@ static void pids(rctx_t *c, int s)
     vg_cg_stats_t *st = c->st;
     if (read_scalar(c, s, "pids.current", &st->pids_current))
         SET(st, VG_CGS_PIDS_CURRENT);
-    if (read_scalar(c, s, "pids.max", &st->pids_limit))
-        SET(st, VG_CGS_PIDS_LIMIT);
 }
 
 /* "some avg10=0.00 avg60=0.00 avg300=0.00 total=0" and the same for "full" */
@@ -616,13 +627,15 @@ int vg_cg_read(vg_cg_root_t *r, const char *path, unsigned what, vg_cg_stats_t *
 
     int v2 = r->mode == VG_CG_MODE_V2;
     if (what & VG_CG_READ_CPU)
-        v2 ? cpu_v2(&c) : cpu_v1(&c);
+        v2 ? cpu_v2_stat(&c, 0) : cpu_v1(&c);
     if (what & VG_CG_READ_MEM)
         v2 ? mem_v2(&c) : mem_v1(&c);
     if (what & VG_CG_READ_IO)
         v2 ? io_v2(&c) : io_v1(&c);
     if (what & VG_CG_READ_PIDS)
         pids(&c, v2 ? CG_SRC_V2 : CG_SRC_PIDS);
+    if (what & VG_CG_READ_LIMITS)
+        v2 ? limits_v2(&c) : limits_v1(&c);
     if ((what & VG_CG_READ_PSI) && r->fd[CG_SRC_V2] >= 0)
         psi(&c);
 

@@ -307,9 +307,12 @@ static void test_read_v2_containerd(void **state)
     /* only what was asked for */
     assert_int_equal(vg_cg_read(r, V2_A, VG_CG_READ_MEM | VG_CG_READ_PIDS, &st), 0);
     assert_int_equal(st.present, BIT(VG_CGS_MEM_USAGE) | BIT(VG_CGS_MEM_WORKING_SET) | BIT(VG_CGS_MEM_RSS) |
-                                     BIT(VG_CGS_MEM_CACHE) | BIT(VG_CGS_MEM_SWAP) | BIT(VG_CGS_MEM_LIMIT) |
-                                     BIT(VG_CGS_MEM_OOM) | BIT(VG_CGS_MEM_OOM_KILL) | BIT(VG_CGS_MEM_FAILCNT) |
-                                     BIT(VG_CGS_PIDS_CURRENT) | BIT(VG_CGS_PIDS_LIMIT));
+                                     BIT(VG_CGS_MEM_CACHE) | BIT(VG_CGS_MEM_SWAP) | BIT(VG_CGS_MEM_OOM) |
+                                     BIT(VG_CGS_MEM_OOM_KILL) | BIT(VG_CGS_MEM_FAILCNT) |
+                                     BIT(VG_CGS_PIDS_CURRENT));
+    assert_int_equal(vg_cg_read(r, V2_A, VG_CG_READ_LIMITS, &st), 0);
+    assert_int_equal(st.present, BIT(VG_CGS_CPU_LIMIT) | BIT(VG_CGS_MEM_LIMIT) | BIT(VG_CGS_PIDS_LIMIT));
+    assert_int_equal(st.mem_limit, 268435456);
     assert_int_equal(vg_cg_read(r, V2_A, VG_CG_READ_PSI, &st), 0);
     assert_int_equal(st.present, PSI_ALL);
     vg_cg_root_close(r);

@@ -328,7 +328,7 @@ static void test_live_child(void **state)
     assert_non_null(pids_dir);
     snprintf(p, sizeof p, "%s%s/pids.max", pids_dir, t->rel);
     assert_int_equal(write_str(p, "50"), 0);
-    assert_int_equal(vg_cg_read(r, t->rel, VG_CG_READ_PIDS, &s1), 0);
+    assert_int_equal(vg_cg_read(r, t->rel, VG_CG_READ_PIDS | VG_CG_READ_LIMITS, &s1), 0);
     assert_int_equal(s1.pids_limit, 50);
 
     c = 'x';
