@@ -490,6 +490,8 @@ static void io_v2(rctx_t *c)
 static int io_v1_file(rctx_t *c, const char *name, const char *fallback, int ops)
 {
     vg_cg_stats_t *st = c->st;
+    if (src_dir(c, CG_SRC_BLKIO) < 0)
+        return 0; /* a missing directory still counts towards the liveness check */
     int had_enoent = c->saw_enoent;
     ssize_t n = rd(c, CG_SRC_BLKIO, name);
     if (n < 0 && !c->vanished && fallback) {
