@@ -54,6 +54,11 @@ metric() {
   curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" '
     $1 !~ /^#/ && index($1, n) == 1 && index($1, l) { s += $2 } END { printf "%.0f\n", s + 0 }'
 }
+# metric_exact PORT NAME [LABEL-SUBSTRING] : like metric, for exactly this series name.
+metric_exact() {
+  curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" '
+    $1 !~ /^#/ && ($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2 } END { printf "%.0f\n", s + 0 }'
+}
 # wait_until SECONDS CMD... : polls CMD until it succeeds.
 wait_until() {
   local secs=$1 i; shift
