@@ -1,9 +1,11 @@
 /* cgroup filesystem access for container metrics: mode detection, discovery
  * of container cgroups, per-container stats, and a cumulative-counter helper.
  *
- * Threading: a vg_cg_root_t has no internal locking; use one per thread (it
- * only holds directory descriptors, so opening several is cheap). Nothing
- * here touches a uv loop, so the calls may run in uv_queue_work.
+ * Threading: a vg_cg_root_t is immutable after vg_cg_root_open (directory
+ * descriptors used only as openat() bases), so vg_cg_walk and vg_cg_read may
+ * run on it from several threads at once; close it when none is running.
+ * Nothing here touches a uv loop, and the calls block on file I/O: run them
+ * in uv_queue_work.
  *
  * Paths passed in and out are cgroup paths relative to the hierarchy root,
  * starting with '/', exactly as /proc/<pid>/cgroup shows them

@@ -214,6 +214,13 @@ static void test_walk_v2(void **state)
     assert_string_equal(s->path[0], V2_D);
     assert_true(res.depth_capped);
 
+    /* the walk's one allocation failing */
+    memset(s, 0, sizeof *s);
+    vg_mem_fail_after(1);
+    assert_int_equal(vg_cg_walk(r, NULL, collect, s, &res), VG_ENOMEM);
+    vg_mem_fail_reset();
+    assert_int_equal(s->n, 0);
+
     /* the callback stops the walk */
     memset(s, 0, sizeof *s);
     s->stop_with = 7;
