@@ -23,7 +23,7 @@ trap cleanup EXIT
     "$SRC/tests/bench/bench_cgroup_scrape.c" "$SRC"/collector/cgroup/*.c \
     "$SRC/collector/error.c" "$SRC/collector/mem.c" "$SRC/collector/log.c" -o "$TMP/bench"
 
-echo "== fixture: $N containers, cgroup v2, systemd driver (tmpfs-like files in $TMP) =="
+echo "== fixture: $N containers, cgroup v2, systemd driver (files under $TMP) =="
 "$TMP/bench" gen "$TMP/root" "$N"
 "$TMP/bench" scrape "$TMP/root" "$ITERS"
 
