@@ -5,6 +5,8 @@ CONFIG ?= config/default.yaml
 .PHONY: run test deps deps-test build build-asan clean bench docs
 
 run: deps build
+	@mkdir -p data vigil-out
+	@ls data/*.jsonl >/dev/null 2>&1 || cp tests/data/otlp/*.jsonl data/
 	./build/vigil --config $(CONFIG)
 
 test: deps-test build build-asan
