@@ -84,6 +84,7 @@ static int emit_line(vg_syslog_framer_t *fr, vg_syslog_frame_cb cb, void *ud, co
 
 size_t vg_syslog_framer_feed(vg_syslog_framer_t *fr, const char *data, size_t len, vg_syslog_frame_cb cb, void *ud)
 {
+    if (!len) return 0;
     const char *p = data, *end = data + len;
     const char delim = fr->o.trailer == VG_SYSLOG_TRAILER_NUL ? '\0' : '\n';
     int rc;

@@ -461,7 +461,7 @@ enum { TS_OK = 0, TS_NOMATCH, TS_INVALID };
 static int fail(ps_t *s, const uc *at, const char *why)
 {
     s->m->error = why;
-    s->m->error_offset = (size_t)((const char *)at - s->base);
+    s->m->error_offset = at ? (size_t)((const char *)at - s->base) : 0;
     return VG_EPARSE;
 }
 
@@ -651,10 +651,13 @@ static bool ts_resolve(ps_t *s, ts_t *t)
     if (!t->has_year) {
         int64_t now = now_ns_of(s->o);
         int64_t now_s = floor_div(now, NS_PER_SEC);
-        int64_t y0 = year_from_days(floor_div(now_s + vg_syslog_tz_offset(tz, now_s), 86400));
+        int64_t now_local = now_s + vg_syslog_tz_offset(tz, now_s);
+        int64_t y0 = year_from_days(floor_div(now_local, 86400));
         int64_t limit = now_s + FUTURE_SLACK_SEC;
+        /* next year can only qualify in the last days of this one */
+        int64_t first = now_local + FUTURE_SLACK_SEC + 2 * 86400 >= days_from_civil(y0 + 1, 1, 1) * 86400 ? y0 + 1 : y0;
         /* newest year not too far in the future; Feb 29 may need a few years back */
-        for (int64_t y = y0 + 1; y >= y0 - 8; y--) {
+        for (int64_t y = first; y >= y0 - 8; y--) {
             if (t->day > month_days(y, t->mon)) continue;
             t->year = y;
             int64_t ns;
@@ -929,7 +932,8 @@ int vg_syslog_parse(const char *data, size_t len, const vg_syslog_parse_opts_t *
     static const vg_syslog_parse_opts_t defaults = {0};
     ps_t s = {.base = data, .o = opts ? opts : &defaults, .m = out};
     msg_init(out);
-    const uc *p = (const uc *)data, *end = p + (data ? len : 0);
+    if (!data || !len) return fail(&s, (const uc *)data, "empty message");
+    const uc *p = (const uc *)data, *end = p + len;
     while (end > p && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == '\0')) end--;
     s.end = end;
     if (p == end) return fail(&s, p, "empty message");

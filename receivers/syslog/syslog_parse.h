@@ -56,6 +56,10 @@
  *   procid. A word not followed by ':' or "[pid]" is not a tag: appname stays
  *   absent and the word is part of MSG.
  * - MSG: the rest (may be empty, never absent once a PRI or header parsed).
+ *
+ * Neither MSG nor SD values are checked for valid UTF-8 (that would cost a
+ * pass over every byte); the receiver must repair invalid UTF-8 before it
+ * stores a slice in an OTLP string.
  * - Cisco sequence numbers ("<189>36: ") and the unsynchronised-clock marks
  *   ('*', '.') are skipped.
  *
