@@ -11,6 +11,7 @@ extern const vg_factory_t vg_forward_connector_factory;
 extern const vg_factory_t vg_file_exporter_factory;
 extern const vg_factory_t vg_otlpjsonfile_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
+extern const vg_factory_t vg_health_check_extension_factory;
 
 static const vg_factory_t *const factories[] = {
     &vg_otlpjsonfile_receiver_factory,
@@ -20,6 +21,7 @@ static const vg_factory_t *const factories[] = {
     &vg_file_exporter_factory,
     &vg_nop_exporter_factory,
     &vg_forward_connector_factory,
+    &vg_health_check_extension_factory,
     NULL,
 };
 

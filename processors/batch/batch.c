@@ -76,7 +76,7 @@ typedef struct {
     sigq_t sq[VG_SIG_COUNT];
     uv_timer_t flush_timer, retry_timer;
     int open_timers;
-    bool shutting;
+    bool started, shutting;
     uint64_t size_trigger, timeout_trigger;
     uint64_t hist[NBUCKETS + 1];
     double hist_sum;
@@ -226,37 +226,43 @@ static int take_metrics(vg_batch_t *out, pend_t *p, size_t want, size_t *took, s
     return 0;
 }
 
-/* Builds an output batch of up to `want` items from the front of the queue. */
+static bool fully_taken(vg_signal_t sig, const pend_t *p)
+{
+    if (sig == VG_SIG_TRACES) return p->r >= ((const vg_traces_req_t *)p->b->req)->n_resource_spans;
+    if (sig == VG_SIG_LOGS) return p->r >= ((const vg_logs_req_t *)p->b->req)->n_resource_logs;
+    return p->r >= ((const vg_metrics_req_t *)p->b->req)->n_resource_metrics;
+}
+
+/* Builds an output batch of up to `want` items from the front of the queue.
+ * Two phases: the output is built from copies of the cursors, and the queue is
+ * changed only once it is complete, so a failed allocation loses nothing. */
 static vg_batch_t *build(sigq_t *sq, vg_signal_t sig, size_t want)
 {
     vg_batch_t *out = vg_batch_new(sig);
     if (!out) return NULL;
-    size_t took = 0, rcap = 0;
-    while (took < want && sq->n > 0) {
-        pend_t *p = &sq->q[sq->head];
+    size_t took = 0, rcap = 0, done = 0;
+    pend_t cur = { 0 };
+    bool partial = false;
+    while (took < want && done < sq->n) {
+        pend_t *p = &sq->q[(sq->head + done) % sq->cap];
+        cur = *p;
         size_t before = took;
-        /* Work on a copy of the cursor so a failed build leaves the queue as it was. */
-        pend_t cur = *p;
         int rc = sig == VG_SIG_TRACES  ? take_traces(out, &cur, want, &took, &rcap)
                  : sig == VG_SIG_LOGS ? take_logs(out, &cur, want, &took, &rcap)
                                       : take_metrics(out, &cur, want, &took, &rcap);
         if (rc || (took > before && vg_batch_depend(out, p->b))) {
-            /* Out of memory. Inputs already popped are referenced only by `out`:
-             * they are lost with it, and counted by the caller's error log. */
-            sq->items -= took;
             vg_batch_unref(out);
             return NULL;
         }
-        *p = cur;
-        bool done = sig == VG_SIG_TRACES ? cur.r >= ((vg_traces_req_t *)cur.b->req)->n_resource_spans
-                    : sig == VG_SIG_LOGS ? cur.r >= ((vg_logs_req_t *)cur.b->req)->n_resource_logs
-                                         : cur.r >= ((vg_metrics_req_t *)cur.b->req)->n_resource_metrics;
-        if (done) {
-            vg_batch_unref(p->b);
-            sq->head = (sq->head + 1) % sq->cap;
-            sq->n--;
-        }
+        if (!fully_taken(sig, &cur)) { partial = true; break; }
+        done++;
     }
+    for (size_t i = 0; i < done; i++) {
+        vg_batch_unref(sq->q[sq->head].b);
+        sq->head = (sq->head + 1) % sq->cap;
+        sq->n--;
+    }
+    if (partial) sq->q[sq->head] = cur;
     sq->items -= took;
     out->items = took;
     vg_batch_recount(out);
@@ -370,6 +376,7 @@ static int batch_start(vg_component_t *c)
     uv_timer_init(c->loop, &st->retry_timer);
     st->flush_timer.data = st->retry_timer.data = st;
     st->open_timers = 2;
+    st->started = true;
     return 0;
 }
 
@@ -380,10 +387,10 @@ static int batch_consume(vg_component_t *c, vg_batch_t *b)
     vg_signal_t s = b->signal;
     sigq_t *sq = &st->sq[s];
     if (b->items == 0) { vg_batch_unref(b); return 0; }
-    if (sq->blocked || st->open_timers == 0) {
+    if (sq->blocked || st->shutting || st->open_timers == 0) {
         c->stats.refused[s] += b->items;
         vg_batch_unref(b);
-        return st->open_timers == 0 ? VG_ESHUTDOWN : VG_EREFUSED;
+        return sq->blocked ? VG_EREFUSED : VG_ESHUTDOWN;
     }
     if (sq->n == sq->cap) {
         size_t nc = sq->cap ? sq->cap * 2 : 16;
@@ -427,7 +434,7 @@ static bool pending_any(const batch_state_t *st)
 
 static void maybe_close(batch_state_t *st)
 {
-    if (!st->shutting || pending_any(st)) return;
+    if (!st->shutting || !st->started || pending_any(st)) return;
     if (!uv_is_closing((uv_handle_t *)&st->flush_timer)) uv_close((uv_handle_t *)&st->flush_timer, timer_closed);
     if (!uv_is_closing((uv_handle_t *)&st->retry_timer)) uv_close((uv_handle_t *)&st->retry_timer, timer_closed);
 }
