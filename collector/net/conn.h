@@ -86,7 +86,9 @@ typedef void (*vg_listener_close_cb)(vg_listener_t *l, void *arg);
  * (nobody accepting on it) is replaced; the file is removed again on close.
  * Returns 0 and *out, or a negative code with the uv / resolver text in err:
  * VG_EEXISTS (address in use), VG_EAUTH (permission), VG_ENOTFOUND (resolve),
- * VG_EINVAL, VG_ENOMEM, VG_EIO. On failure nothing is left on the loop. */
+ * VG_EINVAL, VG_ENOMEM, VG_EIO. On failure nothing is left on the loop, except
+ * when uv_listen itself fails on the prepared socket: then one closing handle
+ * remains until the loop next runs (it frees itself). */
 int vg_listener_start(uv_loop_t *loop, const vg_endpoint_t *ep, const vg_listener_opts_t *opts,
                       vg_accept_cb cb, void *arg, vg_listener_t **out, char *err, size_t errlen);
 
@@ -137,9 +139,10 @@ void vg_conn_read_stop(vg_conn_t *c);
 int vg_conn_read_start(vg_conn_t *c);
 
 /* Queues bytes (copied; TLS-encrypted first). cb (may be NULL) runs once they
- * are written or failed. Returns 0, or VG_ESHUTDOWN if the conn is closing,
- * VG_ESTATE before the TLS handshake finished, VG_ENOMEM, VG_EIO; on error cb
- * is never called. */
+ * are written or failed. Returns 0, or VG_EINVAL for zero bytes, VG_ETOOBIG
+ * over 1 GiB in one call, VG_ESHUTDOWN if the conn is closing, VG_ESTATE
+ * before the TLS handshake finished, VG_ENOMEM, VG_EIO; on error cb is never
+ * called. */
 int vg_conn_write(vg_conn_t *c, const void *data, size_t len, vg_conn_write_cb cb, void *arg);
 int vg_conn_writev(vg_conn_t *c, const uv_buf_t *bufs, unsigned nbufs, vg_conn_write_cb cb, void *arg);
 /* Bytes queued and not yet written to the kernel (ciphertext for TLS). */
