@@ -8,6 +8,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,8 @@ static int cmd_components(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* jansson allocates through our wrappers too (failure injection, one allocator). */
+    json_set_alloc_funcs(vg_malloc, vg_free);
     if (argc < 2) { usage(stderr); return 2; }
     const char *cmd = argv[1];
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) { usage(stdout); return 0; }

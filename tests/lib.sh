@@ -59,6 +59,18 @@ metric_exact() {
   curl -fsS "http://127.0.0.1:$1/metrics" | awk -v n="$2" -v l="${3:-}" '
     $1 !~ /^#/ && ($1 == n || index($1, n "{") == 1) && index($1, l) { s += $2 } END { printf "%.0f\n", s + 0 }'
 }
+# wait_metric SECONDS PORT PREFIX MIN [LABEL-SUBSTRING] : waits until metric >= MIN
+# (re-reading it every time; `wait_until ... "$(metric ...)"` would read it once).
+wait_metric() {
+  local secs=$1 port=$2 name=$3 min=$4 label=${5:-} i v
+  for ((i = 0; i < secs * 10; i++)); do
+    v=$(metric "$port" "$name" "$label" 2>/dev/null || echo 0)
+    [ "$v" -ge "$min" ] && return 0
+    sleep 0.1
+  done
+  echo "wait_metric: $name${label:+ ($label)} is $v, wanted >= $min" >&2
+  return 1
+}
 # wait_until SECONDS CMD... : polls CMD until it succeeds.
 wait_until() {
   local secs=$1 i; shift

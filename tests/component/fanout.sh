@@ -28,8 +28,8 @@ service:
 YAML
 vg_start c "$T/c.yaml"
 read -r s p l < <(items --count "$T/all.in")
-wait_until 20 test "$(metric "$port" vigil_exporter_sent 'file/plain')" -ge $((s + p + l)) || fail "plain incomplete"
-wait_until 20 test "$(metric "$port" vigil_exporter_sent 'file/tagged')" -ge $((s + p + l)) || fail "tagged incomplete"
+wait_metric 20 "$port" vigil_exporter_sent $((s + p + l)) 'file/plain' || fail "plain incomplete"
+wait_metric 20 "$port" vigil_exporter_sent $((s + p + l)) 'file/tagged' || fail "tagged incomplete"
 vg_stop c
 items --compare "$T/all.in" "$T/plain.json" || fail "the plain pipeline saw modified data"
 ok "plain pipeline unmodified"

@@ -33,7 +33,7 @@ service:
 YAML
   vg_start a "$T/a.yaml"
   total=$((spans + points + logs))
-  wait_until 20 test "$(metric "$p1" vigil_processor_accepted)" -ge "$total" || fail "a did not read everything"
+  wait_metric 20 "$p1" vigil_processor_accepted "$total" || fail "a did not read everything"
   vg_stop a
   [ "$comp" = zstd ] && { head -c4 "$T/mid/out.json" | od -An -tx1 | grep -q '28 b5 2f fd' || fail "not zstd"; }
   items --compare "$T/all.in" "$T/mid/out.json" || fail "first hop ($comp) changed the data"
@@ -44,7 +44,7 @@ YAML
       -e "s#compression: $comp#compression: none#" -e "s#127.0.0.1:$p1#127.0.0.1:$p2#" "$T/a.yaml" > "$T/b.yaml"
   grep -q "$T/final.json" "$T/b.yaml" || fail "b.yaml not rewritten"
   vg_start b "$T/b.yaml"
-  wait_until 20 test "$(metric "$p2" vigil_processor_accepted)" -ge "$total" || fail "b did not read everything"
+  wait_metric 20 "$p2" vigil_processor_accepted "$total" || fail "b did not read everything"
   vg_stop b
   items --compare "$T/all.in" "$T/final.json" || fail "second hop ($comp) changed the data"
   ok "second hop ($comp): same items"

@@ -26,7 +26,7 @@ cat "$T"/in/*.jsonl > "$T/all.in"
 read -r s p l < <(items --count "$T/all.in")
 mkcfg "$T/out1.json" 1h > "$T/a.yaml"
 vg_start a "$T/a.yaml"
-wait_until 20 test "$(metric "$port" vigil_processor_accepted)" -ge $((s + p + l)) || fail "not all accepted"
+wait_metric 20 "$port" vigil_processor_accepted $((s + p + l)) || fail "not all accepted"
 [ "$(metric "$port" vigil_exporter_sent)" -eq 0 ] || fail "batch should still hold the data"
 vg_stop a
 items --compare "$T/all.in" "$T/out1.json" || fail "SIGTERM lost data"
@@ -35,7 +35,7 @@ ok "SIGTERM drained every accepted item"
 # 2. SIGHUP with a bad config: keeps running and serving.
 mkcfg "$T/out2.json" 10ms > "$T/b.yaml"
 vg_start b "$T/b.yaml"
-wait_until 20 test "$(metric "$port" vigil_exporter_sent)" -ge $((s + p + l)) || fail "b did not export"
+wait_metric 20 "$port" vigil_exporter_sent $((s + p + l)) || fail "b did not export"
 cp "$T/b.yaml" "$T/b.good"
 printf 'receivers:\n  otlpjsonfile: { include: [x] }\nexporters:\n  fil:\n' > "$T/b.yaml"
 kill -HUP "$VG_PID_b"
