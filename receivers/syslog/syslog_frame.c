@@ -22,6 +22,7 @@ struct vg_syslog_framer {
     vg_syslog_framer_opts_t o;
     vg_syslog_framing_t mode;
     int state;
+    bool probing;     /* auto-detected octet counting, first count not complete yet */
     unsigned ndigits;
     size_t count;     /* ST_LEN: value so far; ST_BODY: announced frame length */
     size_t skip;      /* ST_SKIP: bytes still to drop */
@@ -42,6 +43,7 @@ static void reset_state(vg_syslog_framer_t *fr)
         fr->mode = VG_SYSLOG_FRAMING_NONTRANSPARENT;
         fr->state = ST_LINE;
     }
+    fr->probing = false;
     fr->ndigits = 0;
     fr->count = fr->skip = fr->buf_len = 0;
 }
@@ -73,6 +75,35 @@ static int emit(vg_syslog_frame_cb cb, void *ud, const char *data, size_t len, i
     return cb(ud, &f);
 }
 
+/* A malformed octet count. When it is the first frame of a connection that
+ * was detected as octet counting only by its leading digit, it was a line that
+ * starts with a digit (a date, a bare number): switch the connection to
+ * non-transparent framing and keep the digits read so far as the line start.
+ * Otherwise report it and resynchronise at the next LF. */
+static int bad_count(vg_syslog_framer_t *fr, vg_syslog_frame_cb cb, void *ud, const char *why)
+{
+    unsigned nd = fr->ndigits;
+    size_t v = fr->count;
+    fr->ndigits = 0;
+    fr->count = 0;
+    if (fr->probing) {
+        fr->probing = false;
+        fr->mode = VG_SYSLOG_FRAMING_NONTRANSPARENT;
+        fr->state = ST_LINE;
+        char digits[MAX_COUNT_DIGITS];
+        for (unsigned i = nd; i-- > 0; v /= 10) digits[i] = (char)('0' + v % 10);
+        if (nd > fr->cap) {
+            fr->state = ST_LINE_SKIP;
+            return emit(cb, ud, digits, fr->cap, VG_ETOOBIG, "message longer than max_octets");
+        }
+        memcpy(fr->buf, digits, nd);
+        fr->buf_len = nd;
+        return 0;
+    }
+    fr->state = ST_RESYNC;
+    return emit(cb, ud, NULL, 0, VG_EPARSE, why);
+}
+
 /* A finished line (trailer removed): CRLF handling, empty lines dropped. */
 static int emit_line(vg_syslog_framer_t *fr, vg_syslog_frame_cb cb, void *ud, const char *d, size_t n, bool cut)
 {
@@ -96,6 +127,7 @@ size_t vg_syslog_framer_feed(vg_syslog_framer_t *fr, const char *data, size_t le
             if ((unsigned)(*p - '0') < 10) {
                 fr->mode = VG_SYSLOG_FRAMING_OCTET;
                 fr->state = ST_LEN;
+                fr->probing = true;
             } else {
                 fr->mode = VG_SYSLOG_FRAMING_NONTRANSPARENT;
                 fr->state = ST_LINE;
@@ -106,29 +138,24 @@ size_t vg_syslog_framer_feed(vg_syslog_framer_t *fr, const char *data, size_t le
             unsigned char c = (unsigned char)*p;
             if ((unsigned)(c - '0') < 10u) {
                 if (fr->ndigits == 0 && c == '0') {
-                    fr->state = ST_RESYNC;
-                    STOP_IF(emit(cb, ud, NULL, 0, VG_EPARSE, "octet count with a leading zero"));
-                    break;
+                    STOP_IF(bad_count(fr, cb, ud, "octet count with a leading zero"));
+                } else if (fr->ndigits == MAX_COUNT_DIGITS) {
+                    STOP_IF(bad_count(fr, cb, ud, "octet count too long"));
+                } else {
+                    fr->ndigits++;
+                    fr->count = fr->count * 10 + (c - '0');
+                    p++;
                 }
-                if (++fr->ndigits > MAX_COUNT_DIGITS) {
-                    fr->state = ST_RESYNC;
-                    fr->ndigits = 0, fr->count = 0;
-                    STOP_IF(emit(cb, ud, NULL, 0, VG_EPARSE, "octet count too long"));
-                    break;
-                }
-                fr->count = fr->count * 10 + (c - '0');
-                p++;
             } else if (fr->ndigits == 0 && (c == '\n' || c == '\r' || c == '\0' || c == ' ')) {
                 p++; /* stray separators between frames */
             } else if (c == ' ') {
                 p++;
                 fr->ndigits = 0;
                 fr->buf_len = 0;
+                fr->probing = false;
                 fr->state = ST_BODY;
             } else {
-                fr->state = ST_RESYNC;
-                fr->ndigits = 0, fr->count = 0;
-                STOP_IF(emit(cb, ud, NULL, 0, VG_EPARSE, "invalid octet count"));
+                STOP_IF(bad_count(fr, cb, ud, "invalid octet count"));
             }
             break;
         }

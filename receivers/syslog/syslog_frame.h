@@ -9,7 +9,9 @@
  *   max_octets). Empty frames are skipped. At connection close the last
  *   line without trailer is a message (vg_syslog_framer_flush).
  * - Both enabled: detected once per connection from its first byte: a digit
- *   means octet counting, anything else non-transparent.
+ *   means octet counting, anything else non-transparent. If that first
+ *   count is malformed ("2025-06-15 ...", "404 x\n" is fine) the connection
+ *   was line-framed after all and switches to non-transparent, losing nothing.
  *
  * Memory: a framer holds at most max_octets bytes (one buffer allocated at
  * creation, touched only when a frame straddles two feeds). A frame that lies

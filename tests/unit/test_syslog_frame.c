@@ -119,6 +119,16 @@ static const fcase_t fcases[] = {
     {"detect non-transparent", true, true, LF, 64, IN("<13>a\n3 abc\n"), true, {"<13>a", "3 abc"}},
     {"detect with NUL trailer", true, true, NUL, 64, IN("<13>a\0<14>b"), true, {"<13>a", "<14>b"}},
     {"nothing at all", true, true, LF, 64, IN(""), true, {NULL}},
+    {"detect: digit-first line falls back to LF", true, true, LF, 64, IN("2025-06-15 host app: x\n3 abc\n"), true,
+     {"2025-06-15 host app: x", "3 abc"}},
+    {"detect: fall back after a long number", true, true, LF, 64, IN("12345678901 x\nb\n"), true,
+     {"12345678901 x", "b"}},
+    {"detect: fall back on leading zero", true, true, LF, 64, IN("0x\n1\n"), true, {"0x", "1"}},
+    {"detect: fall back on bare number line", true, true, NUL, 64, IN("42\0" "7\0"), true, {"42", "7"}},
+    {"detect: fall back, digits over max", true, true, LF, 4, IN("123456-x\nab\n"), true, {"!TOOBIG:1234", "ab"}},
+    {"detect: after a good frame errors resync", true, true, LF, 64, IN("3 abc12x\n2 ok"), true,
+     {"abc", "!PARSE:", "ok"}},
+
 };
 
 static void check_frames(const char *name, const char *how, const rec_t *r, const char *const *want)
