@@ -856,7 +856,7 @@ static void malformed(void **state)
     run(&t);
     assert_string_equal(t.log, "400|400|400|400|400|501|505|431|505|");
     assert_int_equal(t.requests, 0);
-    assert_int_equal(t.lstats.active, 0);
+    assert_int_equal(t.lstats.accepted, 9);
 }
 
 static void *cl_h2(void *arg)
