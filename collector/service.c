@@ -82,15 +82,16 @@ static int start_graph(vg_graph_t *g)
 
 static void close_all(vg_service_t *s);
 
-static void telemetry_restart(vg_service_t *s)
+/* (Re)starts the /metrics endpoint. Returns 0 or the error (logged). */
+static int telemetry_restart(vg_service_t *s)
 {
     vg_telemetry_server_close(s->telemetry);
     s->telemetry = NULL;
     const vg_telemetry_conf_t *t = &s->cfg->service.telemetry;
-    if (t->metrics.level == 0 || !t->metrics.address || !*t->metrics.address) return;
+    if (t->metrics.level == 0 || !t->metrics.address || !*t->metrics.address) return 0;
     int rc = vg_telemetry_server_start(&s->loop, s, t->metrics.address, &s->telemetry);
-    if (rc) VG_ERROR("service", "self-telemetry endpoint %s: %s (continuing without it)", t->metrics.address,
-                     vg_strerror(rc));
+    if (rc) VG_ERROR("service", "self-telemetry endpoint %s: %s", t->metrics.address, vg_strerror(rc));
+    return rc;
 }
 
 static void on_final_drain(vg_graph_t *g, void *ud)
@@ -128,7 +129,7 @@ static void on_reload_drained(vg_graph_t *old, void *ud)
         begin_stop(s);
         return;
     }
-    telemetry_restart(s);
+    if (telemetry_restart(s)) VG_ERROR("service", "continuing without self-telemetry after the reload");
     s->reloads++;
     s->state = VG_SVC_RUNNING;
     VG_INFO("service", "configuration reloaded");
@@ -207,8 +208,8 @@ int vg_service_run(const char *const *files, size_t nfiles)
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sighup, on_signal, SIGHUP);
 
-    telemetry_restart(s);
-    if (start_graph(s->graph)) {
+    /* Like the Collector: a telemetry endpoint that cannot listen stops the start. */
+    if (telemetry_restart(s) || start_graph(s->graph)) {
         VG_ERROR("service", "start failed; stopping what started");
         s->exit_code = 1;
         s->state = VG_SVC_RUNNING;

@@ -16,7 +16,23 @@ ok() { echo "ok: $*"; }
 # Exit 77 (ctest: skipped) with the reason said loudly.
 skip() { echo "SKIPPED: $*" >&2; echo "SKIPPED: $*"; exit 77; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# A free port below the kernel's ephemeral range, so that no bind(0) elsewhere
+# (other tests run in parallel) can be handed the same port before we use it.
+free_port() {
+  python3 - <<'PY'
+import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(200):
+    p = random.randint(20000, max(20001, lo - 1))
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+PY
+}
 
 # vg_start NAME CONFIG... : starts vigil in the background; log in $T/NAME.log; pid in VG_PID_NAME.
 vg_start() {
