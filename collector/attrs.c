@@ -1,6 +1,7 @@
 #include "attrs.h"
 
 #include "error.h"
+#include "otlp_build.h"
 
 #include <string.h>
 
@@ -44,48 +45,28 @@ int vg_attr_set_value(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, 
     return 0;
 }
 
-static vg_anyvalue_t *new_value(vg_arena_t *a)
-{
-    vg_anyvalue_t *v = vg_arena_alloc(a, sizeof *v);
-    if (v) opentelemetry__proto__common__v1__any_value__init(v);
-    return v;
-}
-
 int vg_attr_set_str(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, const char *value)
 {
-    vg_anyvalue_t *v = new_value(a);
-    char *s = vg_arena_strdup(a, value);
-    if (!v || !s) return VG_ENOMEM;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
-    v->string_value = s;
-    return vg_attr_set_value(a, kv, n, key, v);
+    vg_anyvalue_t *v = vg_build_value_str(a, value, strlen(value));
+    return v ? vg_attr_set_value(a, kv, n, key, v) : VG_ENOMEM;
 }
 
 int vg_attr_set_int(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, int64_t value)
 {
-    vg_anyvalue_t *v = new_value(a);
-    if (!v) return VG_ENOMEM;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE;
-    v->int_value = value;
-    return vg_attr_set_value(a, kv, n, key, v);
+    vg_anyvalue_t *v = vg_build_value_int(a, value);
+    return v ? vg_attr_set_value(a, kv, n, key, v) : VG_ENOMEM;
 }
 
 int vg_attr_set_bool(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, bool value)
 {
-    vg_anyvalue_t *v = new_value(a);
-    if (!v) return VG_ENOMEM;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE;
-    v->bool_value = value;
-    return vg_attr_set_value(a, kv, n, key, v);
+    vg_anyvalue_t *v = vg_build_value_bool(a, value);
+    return v ? vg_attr_set_value(a, kv, n, key, v) : VG_ENOMEM;
 }
 
 int vg_attr_set_double(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, double value)
 {
-    vg_anyvalue_t *v = new_value(a);
-    if (!v) return VG_ENOMEM;
-    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE;
-    v->double_value = value;
-    return vg_attr_set_value(a, kv, n, key, v);
+    vg_anyvalue_t *v = vg_build_value_double(a, value);
+    return v ? vg_attr_set_value(a, kv, n, key, v) : VG_ENOMEM;
 }
 
 size_t vg_attr_delete(vg_kv_t **kv, size_t *n, const char *key)

@@ -62,25 +62,40 @@ static vg_anyvalue_t *scalar(vg_arena_t *a, int which)
     return v;
 }
 
-int vg_build_attr_int(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, int64_t val)
+vg_anyvalue_t *vg_build_value_int(vg_arena_t *a, int64_t val)
 {
     vg_anyvalue_t *v = scalar(a, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_INT_VALUE);
     if (v) v->int_value = val;
-    return vg_build_attr_value(a, kv, n, key, v);
+    return v;
+}
+
+vg_anyvalue_t *vg_build_value_double(vg_arena_t *a, double val)
+{
+    vg_anyvalue_t *v = scalar(a, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE);
+    if (v) v->double_value = val;
+    return v;
+}
+
+vg_anyvalue_t *vg_build_value_bool(vg_arena_t *a, bool val)
+{
+    vg_anyvalue_t *v = scalar(a, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE);
+    if (v) v->bool_value = val;
+    return v;
+}
+
+int vg_build_attr_int(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, int64_t val)
+{
+    return vg_build_attr_value(a, kv, n, key, vg_build_value_int(a, val));
 }
 
 int vg_build_attr_double(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, double val)
 {
-    vg_anyvalue_t *v = scalar(a, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_DOUBLE_VALUE);
-    if (v) v->double_value = val;
-    return vg_build_attr_value(a, kv, n, key, v);
+    return vg_build_attr_value(a, kv, n, key, vg_build_value_double(a, val));
 }
 
 int vg_build_attr_bool(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, bool val)
 {
-    vg_anyvalue_t *v = scalar(a, OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_BOOL_VALUE);
-    if (v) v->bool_value = val;
-    return vg_build_attr_value(a, kv, n, key, v);
+    return vg_build_attr_value(a, kv, n, key, vg_build_value_bool(a, val));
 }
 
 static vg_scope_t *new_scope(vg_arena_t *a, const char *name, const char *version)

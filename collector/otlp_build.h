@@ -26,7 +26,11 @@ int vg_build_attr_int(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, 
 int vg_build_attr_double(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, double val);
 int vg_build_attr_bool(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, bool val);
 int vg_build_attr_value(vg_arena_t *a, vg_kv_t ***kv, size_t *n, const char *key, vg_anyvalue_t *val);
+/* Values in the arena (NULL when it cannot allocate). */
 vg_anyvalue_t *vg_build_value_str(vg_arena_t *a, const char *s, size_t len);
+vg_anyvalue_t *vg_build_value_int(vg_arena_t *a, int64_t v);
+vg_anyvalue_t *vg_build_value_double(vg_arena_t *a, double v);
+vg_anyvalue_t *vg_build_value_bool(vg_arena_t *a, bool v);
 
 /* Metrics: batch must be a metrics batch. */
 vg_resource_metrics_t *vg_build_resource_metrics(vg_batch_t *b);

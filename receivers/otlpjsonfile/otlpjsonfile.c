@@ -146,6 +146,19 @@ static int offer_line(ojf_state_t *st, tracked_t *t, const char *line, size_t le
     return 0;
 }
 
+/* The partial-line buffer holds at least `need` bytes (need <= max_log_size). */
+static int line_reserve(tracked_t *t, size_t need)
+{
+    if (need <= t->lcap) return 0;
+    size_t nc = t->lcap ? t->lcap : 4096;
+    while (nc < need) nc *= 2;
+    char *l = vg_realloc(t->line, nc);
+    if (!l) return VG_ENOMEM;
+    t->line = l;
+    t->lcap = nc;
+    return 0;
+}
+
 static int hold(tracked_t *t, const char *data, size_t len)
 {
     char *h = vg_realloc(t->held, t->heldlen + len + 1);
@@ -184,14 +197,7 @@ static int feed(ojf_state_t *st, tracked_t *t, const char *data, size_t len, siz
         }
         if (!nl) {
             /* Partial line: keep it for the next read. */
-            if (t->llen + chunk > t->lcap) {
-                size_t nc = t->lcap ? t->lcap : 4096;
-                while (nc < t->llen + chunk) nc *= 2;
-                char *l = vg_realloc(t->line, nc);
-                if (!l) return VG_ENOMEM;
-                t->line = l;
-                t->lcap = nc;
-            }
+            if (line_reserve(t, t->llen + chunk)) return VG_ENOMEM;
             memcpy(t->line + t->llen, data + pos, chunk);
             t->llen += chunk;
             pos += chunk;
@@ -200,14 +206,7 @@ static int feed(ojf_state_t *st, tracked_t *t, const char *data, size_t len, siz
         }
         int rc;
         if (t->llen) {
-            if (t->llen + chunk > t->lcap) {
-                size_t nc = t->lcap ? t->lcap : 4096;
-                while (nc < t->llen + chunk) nc *= 2;
-                char *l = vg_realloc(t->line, nc);
-                if (!l) return VG_ENOMEM;
-                t->line = l;
-                t->lcap = nc;
-            }
+            if (line_reserve(t, t->llen + chunk)) return VG_ENOMEM;
             memcpy(t->line + t->llen, data + pos, chunk);
             rc = offer_line(st, t, t->line, t->llen + chunk);
             if (rc) {
