@@ -2,9 +2,9 @@
 JOBS ?= $(shell nproc)
 CONFIG ?= config/default.yaml
 
-.PHONY: run test deps deps-test build build-asan clean bench docs
+.PHONY: run test deps deps-test build build-vigil build-asan clean bench docs
 
-run: deps build
+run: deps build-vigil
 	@mkdir -p data vigil-out
 	@ls data/*.jsonl >/dev/null 2>&1 || cp tests/data/otlp/*.jsonl data/
 	./build/vigil --config $(CONFIG)
@@ -22,6 +22,11 @@ deps-test:
 build:
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j$(JOBS)
+
+# Only the binary (what `make run` needs).
+build-vigil:
+	@cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j$(JOBS) --target vigil
 
 # ASan + UBSan, built with clang so the fuzz targets are real libFuzzer binaries.
 build-asan:
