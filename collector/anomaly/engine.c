@@ -11,48 +11,43 @@ void vg_anom_config_default(vg_anom_config_t *c)
     memset(c, 0, sizeof *c);
     c->warmup = 150;
     c->bins = 16;
+    c->grids = 1;
+    c->soft = 0.5;
+    c->decay_every = 0;
     c->level_alpha = 0.1;
     c->scale_alpha = 0.01;
     c->spatial_tol = 0.02;
     c->short_window = 10;
     c->long_alpha = 0.002;
     c->min_sigma = 0.01;
-    c->suppress = 100;
-    c->alarm_level = 0.5;
-    c->gap_factor = 10.0;
     c->w_novel = 1.0;
     c->w_resid = 0.0;
-    c->decay_every = 0;
-    c->season_alpha = 0.1;
-    c->w_inst = 0.0;
-    c->res_mode = 1;
-    c->spatial_mode = 0;
-    c->sup_mode = 0;
-    c->grids = 1;
+    c->w_res2 = 0.0;
+    c->suppress = 200;
+    c->alarm_level = 0.5;
+    c->gap_factor = 10.0;
 }
 
 int vg_anom_config_set(vg_anom_config_t *c, const char *name, double v)
 {
-    if (!isfinite(v) || v < 0) return VG_EINVAL;
-#define U32(f)                                                   \
+    if (!name || !isfinite(v) || v < 0) return VG_EINVAL;
+#define U32(f, lo, hi)                                           \
     if (strcmp(name, #f) == 0) {                                 \
-        if (v > 1e9) return VG_EINVAL;                           \
+        if (v < (lo) || v > (hi)) return VG_EINVAL;              \
         c->f = (uint32_t)v;                                      \
         return 0;                                                \
     }
-#define DBL(f)                                                   \
+#define DBL(f, hi)                                               \
     if (strcmp(name, #f) == 0) {                                 \
+        if (v > (hi)) return VG_EINVAL;                          \
         c->f = v;                                                \
         return 0;                                                \
     }
-    U32(warmup) U32(bins) U32(grids) DBL(level_alpha) DBL(scale_alpha) DBL(spatial_tol)
-    if (strcmp(name, "short_window") == 0) {
-        if (v < 1 || v > VG_ANOM_RING) return VG_EINVAL;
-        c->short_window = (uint32_t)v;
-        return 0;
-    }
-    DBL(long_alpha) DBL(min_sigma) U32(suppress) DBL(alarm_level) DBL(gap_factor)
-    DBL(w_novel) DBL(w_resid) DBL(decay_every) DBL(season_alpha) DBL(w_inst) DBL(res_mode) DBL(spatial_mode) DBL(sup_mode)
+    U32(warmup, 0, 1e9) U32(bins, 1, 1e6) U32(grids, 1, VG_ANOM_GRIDS) U32(short_window, 1, VG_ANOM_RING)
+    U32(suppress, 0, 1e9)
+    DBL(soft, 1) DBL(decay_every, 1e9) DBL(level_alpha, 1) DBL(scale_alpha, 1) DBL(spatial_tol, 1e3)
+    DBL(long_alpha, 1) DBL(min_sigma, 1) DBL(w_novel, 1) DBL(w_resid, 1) DBL(w_res2, 1) DBL(alarm_level, 1)
+    DBL(gap_factor, 1e9)
 #undef U32
 #undef DBL
     return VG_ENOTFOUND;
@@ -99,7 +94,6 @@ static inline void bump(vg_anom_series_t *s, uint32_t slot)
     if (s->counts[slot] == 255) halve_counts(s);
     s->counts[slot]++;
 }
-
 
 double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_result_t *out)
 {
@@ -149,23 +143,12 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     if (s->n >= 2 && range > 0) {
         double tol = c->spatial_tol * range;
         r.spatial = value > s->vmax + tol || value < s->vmin - tol;
+    } else if (s->n >= 2) {
+        r.spatial = value != s->vmin; /* first move of a constant series */
     }
 
-    /* ---- residual z: the smaller of the level and the time-of-day model */
+    /* ---- residual surprise against the level predictor */
     double z = fabs(value - s->level) / sig;
-    uint32_t sb = 0;
-    if (c->season_alpha > 0) {
-        int64_t sec = ts_ns / 1000000000;
-        sec %= 86400;
-        if (sec < 0) sec += 86400;
-        sb = (uint32_t)(sec / (86400 / VG_ANOM_SEASON));
-        if (c->res_mode >= 1 && s->sseen[sb] >= 3) {
-            double ssig = 1.2533 * s->sdev[sb];
-            if (ssig < floor_sig) ssig = floor_sig;
-            double zs = fabs(value - s->smean[sb]) / ssig;
-            if (zs < z) z = zs;
-        }
-    }
     double raw_res = erf(z * M_SQRT1_2 / 2.0); /* 0 at z=0, ~0.87 at z=3, ~1 beyond 5 */
 
     /* ---- sequence novelty on the quantised value */
@@ -193,7 +176,12 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
                 if (s->ctx_fill < o) break;
                 int32_t cx[2] = {s->ctx[g][0], s->ctx[g][1]};
                 uint32_t sl = slot_of(o + 4 * g, cx, q, o);
-                nsum += s->counts[sl] ? 0.0 : 1.0;
+                double u = s->counts[sl] ? 0.0 : 1.0;
+                if (u > 0 && c->soft > 0) {
+                    if (s->counts[slot_of(o + 4 * g, cx, q - 1, o)] || s->counts[slot_of(o + 4 * g, cx, q + 1, o)])
+                        u = 1.0 - c->soft;
+                }
+                nsum += u;
                 nw += 1.0;
                 bump(s, sl);
             }
@@ -208,11 +196,6 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
         }
     }
     double raw = clampd(c->w_novel * nov + c->w_resid * raw_res, 0.0, 1.0);
-    double inst = 0.0;
-    if (c->w_inst > 0) {
-        double tail = erfc(z * M_SQRT1_2); /* two-sided */
-        inst = c->w_inst * clampd(log(tail + 1e-10) / log(1e-10), 0.0, 1.0);
-    }
     r.raw = raw;
 
     /* ---- likelihood of the short-term mean raw score */
@@ -222,6 +205,10 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     s->ring[s->ring_pos] = (float)raw;
     s->ring_sum += (float)raw;
     s->ring_pos = (s->ring_pos + 1) % w;
+    if (s->ring_pos == 0) { /* re-add now and then: no rounding drift */
+        s->ring_sum = 0;
+        for (uint32_t i = 0; i < s->ring_fill; i++) s->ring_sum += s->ring[i];
+    }
     double m = s->ring_sum / s->ring_fill;
 
     double score = 0.0;
@@ -239,35 +226,32 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     double dm = m - s->lmean;
     s->lmean += la * dm;
     s->lvar = (1.0 - la) * (s->lvar + la * dm * dm);
-    s->lik_n++;
+    if (s->lik_n < UINT32_MAX) s->lik_n++;
 
-    if (warm && inst > score) score = inst;
+    if (c->w_res2 > 0) {
+        /* a second likelihood stream on the residual surprise */
+        double a = 2.0 / (double)(w + 1);
+        s->r2_short += a * (raw_res - s->r2_short);
+        if (warm && s->lik_n > 1) {
+            double sd = sqrt(s->r2_var);
+            if (sd < c->min_sigma) sd = c->min_sigma;
+            double zz = (s->r2_short - s->r2_mean) / sd;
+            double tail = 0.5 * erfc(zz * M_SQRT1_2);
+            double sc2 = c->w_res2 * clampd(log(tail + 1e-10) / log(1e-10), 0.0, 1.0);
+            if (sc2 > score) score = sc2;
+        }
+        double d2 = s->r2_short - s->r2_mean;
+        s->r2_mean += la * d2;
+        s->r2_var = (1.0 - la) * (s->r2_var + la * d2 * d2);
+    }
     if (warm && r.spatial) score = 1.0;
 
-    /* ---- suppression after an alarm: within `suppress` points of a peak,
-     * only a higher score gets through (threshold-free: whatever threshold a
-     * user picks, one incident crosses it once) */
+    /* ---- suppression: after an alarm, scores ramp back up linearly over
+     * `suppress` points, so one incident raises one alarm, not a burst */
     if (warm) {
-        if (c->sup_mode >= 1) {
-            if (s->since_alarm < c->suppress) {
-                double ramp = (double)s->since_alarm / (double)c->suppress;
-                double bar = s->peak * (1.0 - ramp);
-                if (score > bar) {
-                    s->peak = score;
-                    s->since_alarm = 0;
-                } else {
-                    score *= ramp;
-                }
-            } else if (score > c->alarm_level * 0.1) {
-                s->peak = score;
-                s->since_alarm = 0;
-            }
-            if (s->since_alarm < UINT32_MAX) s->since_alarm++;
-        } else {
-            if (c->suppress && s->since_alarm < c->suppress) score *= (double)s->since_alarm / (double)c->suppress;
-            if (s->since_alarm < UINT32_MAX) s->since_alarm++;
-            if (score >= c->alarm_level) s->since_alarm = 0;
-        }
+        if (c->suppress && s->since_alarm < c->suppress) score *= (double)s->since_alarm / (double)c->suppress;
+        if (s->since_alarm < UINT32_MAX) s->since_alarm++;
+        if (score >= c->alarm_level) s->since_alarm = 0;
     } else {
         s->since_alarm = UINT32_MAX;
     }
@@ -280,17 +264,6 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     double res = value - s->level;
     s->scale += alpha_dt(c->scale_alpha, ratio) * (fabs(res) - s->scale);
     s->level += alpha_dt(c->level_alpha, ratio) * res;
-    if (c->season_alpha > 0) {
-        if (s->sseen[sb] == 0) {
-            s->smean[sb] = (float)value;
-            s->sdev[sb] = (float)s->scale;
-        } else {
-            double sa = c->season_alpha, d = value - s->smean[sb];
-            s->sdev[sb] += (float)(sa * (fabs(d) - s->sdev[sb]));
-            s->smean[sb] += (float)(sa * d);
-        }
-        if (s->sseen[sb] < 255) s->sseen[sb]++;
-    }
     s->n++;
 
     if (out) *out = r;

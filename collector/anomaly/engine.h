@@ -34,25 +34,27 @@
  * what the NAB figures were measured with. The caller keeps the config alive
  * as long as any series initialised with it. */
 typedef struct vg_anom_config {
-    uint32_t warmup;          /* points before a series may alarm (score stays 0) */
-    uint32_t bins;            /* quantisation levels across the warm-up range */
-    uint32_t grids;           /* offset quantisation grids (<= VG_ANOM_GRIDS) */
-    double level_alpha;       /* EWMA weight of the level predictor */
-    double scale_alpha;       /* EWMA weight of the residual scale */
-    double spatial_tol;       /* out-of-range tolerance, fraction of the range seen */
-    uint32_t short_window;    /* points in the short-term mean of raw scores (<= 32) */
-    double long_alpha;        /* EW weight of the long-run raw-score distribution */
-    double min_sigma;         /* floor of the long-run std-dev of mean raw scores */
-    uint32_t suppress;        /* points of suppression after an alarm */
-    double alarm_level;       /* final score at/above which suppression starts */
-    double gap_factor;        /* dt > gap_factor * typical interval = a gap */
-    double w_novel, w_resid;  /* mix of the raw-score parts */
-    double decay_every;       /* halve the context counts every this many points */
-    double season_alpha;      /* EWMA weight of the time-of-day profile */
-    double w_inst;            /* weight of the instantaneous residual tail score */
-    double res_mode;          /* experiments: 0 level only, 1 min(level, seasonal) */
-    double spatial_mode;      /* experiments */
-    double sup_mode;
+    uint32_t warmup;       /* points before a series may alarm (score stays 0): 150 */
+    /* sequence novelty */
+    uint32_t bins;         /* quantisation levels across the range seen at point 32: 16 */
+    uint32_t grids;        /* quantisation grids offset by 1/grids of a bin (1..4): 1 */
+    double soft;           /* novelty credit when only a neighbouring level was seen: 0.5 */
+    double decay_every;    /* halve the context counts every this many points (0 = only on saturation) */
+    /* level predictor (expected range, residual scores) */
+    double level_alpha;    /* EWMA weight of the level: 0.1 */
+    double scale_alpha;    /* EWMA weight of the mean |residual|: 0.01 */
+    double spatial_tol;    /* out-of-range tolerance, fraction of the range seen: 0.02 */
+    /* likelihood layer */
+    uint32_t short_window; /* points in the short-term mean of raw scores (1..32): 10 */
+    double long_alpha;     /* EW weight of the long-run mean/variance of that mean: 0.002 */
+    double min_sigma;      /* floor of the long-run std-dev: 0.01 */
+    double w_novel;        /* raw score = w_novel * novelty + w_resid * residual surprise: 1 */
+    double w_resid;        /* 0 */
+    double w_res2;         /* weight of a second likelihood stream on the residual alone: 0 */
+    /* alarms */
+    uint32_t suppress;     /* points over which scores ramp back up after an alarm: 200 */
+    double alarm_level;    /* score at/above which an alarm starts the suppression: 0.5 */
+    double gap_factor;     /* dt > gap_factor * typical interval = a gap: 10 */
 } vg_anom_config_t;
 
 void vg_anom_config_default(vg_anom_config_t *c);
@@ -74,31 +76,28 @@ typedef struct vg_anom_result {
 #define VG_ANOM_GRIDS 4
 #define VG_ANOM_CTX_SLOTS 1024 /* hashed context counts per series (uint8 each) */
 #define VG_ANOM_RING 32       /* max short_window */
-#define VG_ANOM_SEASON 48     /* time-of-day buckets (30 min) */
 
 /* Per-series state. Plain data: caller-allocated (or owned by an engine),
  * fixed size (see vg_anom_series_bytes()), no pointers except the config. */
 typedef struct vg_anom_series {
     const vg_anom_config_t *cfg;
     uint64_t n;           /* finite points seen */
-    int64_t last_ts;      /* ns */
+    int64_t last_ts;      /* ns, the latest timestamp seen */
     double dt_typ;        /* typical interval, ns (0 = unknown) */
     double vmin, vmax;    /* range seen */
     double level, scale;  /* EWMA level, EW mean |residual| */
-    double origin, width; /* quantisation grid, fixed at the end of warm-up */
-    double peak;
+    double origin, width; /* quantisation grid (width 0 = not set yet) */
     double lmean, lvar;   /* long-run mean / variance of the short-term raw mean */
+    double r2_short, r2_mean, r2_var; /* the residual likelihood stream (w_res2) */
     double ring_sum;
-    float ring[VG_ANOM_RING];
+    float ring[VG_ANOM_RING]; /* last raw scores */
     uint32_t ring_pos, ring_fill;
     int32_t ctx[VG_ANOM_GRIDS][2]; /* previous quantised values, per grid */
-    uint32_t ctx_fill;    /* how many of ctx are valid (resets at gaps) */
+    uint32_t ctx_fill;    /* valid entries of ctx (reset at gaps) */
     uint32_t since_alarm; /* points since the last alarm */
     uint32_t decay_count;
     uint32_t lik_n;       /* samples in the long-run distribution */
-    uint8_t counts[VG_ANOM_CTX_SLOTS];
-    float smean[VG_ANOM_SEASON], sdev[VG_ANOM_SEASON]; /* time-of-day profile */
-    uint8_t sseen[VG_ANOM_SEASON];
+    uint8_t counts[VG_ANOM_CTX_SLOTS]; /* hashed context counts, saturating */
 } vg_anom_series_t;
 
 void vg_anom_series_init(vg_anom_series_t *s, const vg_anom_config_t *cfg);
