@@ -1,8 +1,13 @@
 /* file exporter: OTLP/JSON lines (one export request per line), the format the
- * otlpjsonfile receiver reads back. Optional zstd compression (a stream that is
- * flushed every flush_interval, so a follower can decode what is written) and
- * rotation by size with a bounded number of backups. Writes are buffered and
- * flushed on the interval and at shutdown. */
+ * otlpjsonfile receiver reads back, with optional zstd compression and rotation
+ * by size with a bounded number of backups.
+ *
+ * Each batch is written to the file with write(2) before consume() returns, so
+ * a failure (disk full, I/O error) is reported to the pipeline as a retryable
+ * error instead of being found later at a flush: the file is truncated back to
+ * where the batch started and the batch processor / receiver push back. With
+ * zstd each batch is one zstd frame (concatenated frames are a valid stream and
+ * a follower can decode every batch as soon as it is written). */
 #include "component.h"
 #include "error.h"
 #include "log.h"
@@ -10,6 +15,8 @@
 #include "otlp_json.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,7 +63,9 @@ static const vg_option_t file_opts[] = {
     { .name = "compression", .type = VG_OPT_ENUM, .offset = offsetof(file_cfg_t, compression), .def = "none",
       .values = compressions, .doc = "zstd compresses the stream; otlpjsonfile reads it back." },
     { .name = "flush_interval", .type = VG_OPT_DURATION, .offset = offsetof(file_cfg_t, flush_interval),
-      .def = "1s", .min = "1ms", .doc = "How often buffered data is flushed to the file." },
+      .def = "1s", .min = "1ms",
+      .doc = "Accepted for compatibility with the Collector. Vigil does not buffer: each batch is written to the "
+             "file before it is acknowledged." },
     { .name = "append", .type = VG_OPT_BOOL, .offset = offsetof(file_cfg_t, append), .def = "false",
       .doc = "Append to an existing file instead of truncating it at start." },
     { .name = "rotation", .type = VG_OPT_TABLE, .offset = offsetof(file_cfg_t, rotation), .sub = rotation_opts,
@@ -79,40 +88,57 @@ static int file_validate(const void *cfgp, const char *path, vg_errs_t *errs)
 
 typedef struct {
     vg_component_t *c;
-    FILE *f;
+    int fd;
     ZSTD_CCtx *z;
     uint64_t written; /* uncompressed bytes in the current file */
-    uv_timer_t timer;
-    bool timer_open, closing;
+    bool closing;
     char *zbuf;
     size_t zcap;
 } file_state_t;
 
-static int zwrite(file_state_t *st, const void *data, size_t len, ZSTD_EndDirective mode)
+/* Writes all of buf, or fails (errno set). */
+static int write_all(int fd, const char *buf, size_t len)
 {
-    ZSTD_inBuffer in = { data, len, 0 };
-    for (;;) {
-        ZSTD_outBuffer out = { st->zbuf, st->zcap, 0 };
-        size_t rem = ZSTD_compressStream2(st->z, &out, &in, mode);
-        if (ZSTD_isError(rem)) return VG_EIO;
-        if (out.pos && fwrite(st->zbuf, 1, out.pos, st->f) != out.pos) return VG_EIO;
-        if (mode == ZSTD_e_continue ? in.pos == in.size : rem == 0) return 0;
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return VG_EIO;
+        }
+        buf += n;
+        len -= (size_t)n;
     }
+    return 0;
+}
+
+/* One zstd frame holding `len` bytes, into st->zbuf (grown as needed). */
+static int zframe(file_state_t *st, const char *data, size_t len, size_t *outlen)
+{
+    size_t bound = ZSTD_compressBound(len);
+    if (bound > st->zcap) {
+        char *nb = vg_realloc(st->zbuf, bound);
+        if (!nb) return VG_ENOMEM;
+        st->zbuf = nb;
+        st->zcap = bound;
+    }
+    size_t n = ZSTD_compress2(st->z, st->zbuf, st->zcap, data, len);
+    if (ZSTD_isError(n)) return VG_EIO;
+    *outlen = n;
+    return 0;
 }
 
 static int open_file(file_state_t *st, bool append)
 {
     const file_cfg_t *cfg = st->c->cfg;
-    st->f = fopen(cfg->path, append ? "ab" : "wb");
-    if (!st->f) {
+    st->fd = open(cfg->path, O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
+    if (st->fd < 0) {
         VG_ERROR(st->c->id, "cannot open %s: %s", cfg->path, strerror(errno));
         return VG_EIO;
     }
     struct stat sb;
-    st->written = (append && fstat(fileno(st->f), &sb) == 0) ? (uint64_t)sb.st_size : 0;
-    if (cfg->compression == 1) {
-        if (!st->z && !(st->z = ZSTD_createCCtx())) return VG_ENOMEM;
-        ZSTD_CCtx_reset(st->z, ZSTD_reset_session_only);
+    st->written = (append && fstat(st->fd, &sb) == 0) ? (uint64_t)sb.st_size : 0;
+    if (cfg->compression == 1 && !st->z) {
+        if (!(st->z = ZSTD_createCCtx())) return VG_ENOMEM;
         ZSTD_CCtx_setParameter(st->z, ZSTD_c_compressionLevel, 3);
     }
     return 0;
@@ -120,11 +146,9 @@ static int open_file(file_state_t *st, bool append)
 
 static int close_file(file_state_t *st)
 {
-    int rc = 0;
-    if (!st->f) return 0;
-    if (st->z && zwrite(st, "", 0, ZSTD_e_end)) rc = VG_EIO;
-    if (fclose(st->f)) rc = VG_EIO;
-    st->f = NULL;
+    if (st->fd < 0) return 0;
+    int rc = close(st->fd) ? VG_EIO : 0;
+    st->fd = -1;
     return rc;
 }
 
@@ -161,23 +185,12 @@ static void rotate(file_state_t *st)
     open_file(st, false);
 }
 
-static void flush(file_state_t *st)
-{
-    if (!st->f) return;
-    if (st->z) zwrite(st, "", 0, ZSTD_e_flush);
-    if (fflush(st->f)) VG_ERROR(st->c->id, "flush: %s", strerror(errno));
-}
-
-static void on_flush(uv_timer_t *t) { flush(t->data); }
-
 static int file_create(vg_component_t *c)
 {
     file_state_t *st = vg_calloc(1, sizeof *st);
     if (!st) return VG_ENOMEM;
     st->c = c;
-    st->zcap = ZSTD_CStreamOutSize();
-    st->zbuf = vg_malloc(st->zcap);
-    if (!st->zbuf) { vg_free(st); return VG_ENOMEM; }
+    st->fd = -1;
     c->state = st;
     return 0;
 }
@@ -186,14 +199,7 @@ static int file_start(vg_component_t *c)
 {
     file_state_t *st = c->state;
     const file_cfg_t *cfg = c->cfg;
-    int rc = open_file(st, cfg->append);
-    if (rc) return rc;
-    uv_timer_init(c->loop, &st->timer);
-    st->timer.data = st;
-    st->timer_open = true;
-    uint64_t ms = (uint64_t)(cfg->flush_interval / 1000000);
-    uv_timer_start(&st->timer, on_flush, ms ? ms : 1, ms ? ms : 1);
-    return 0;
+    return open_file(st, cfg->append);
 }
 
 static int file_consume(vg_component_t *c, vg_batch_t *b)
@@ -202,7 +208,11 @@ static int file_consume(vg_component_t *c, vg_batch_t *b)
     const file_cfg_t *cfg = c->cfg;
     vg_signal_t s = b->signal;
     size_t items = b->items;
-    if (!st->f) { c->stats.send_failed[s] += items; vg_batch_unref(b); return VG_EIO; }
+    if (st->fd < 0 || st->closing) {
+        c->stats.send_failed[s] += items;
+        vg_batch_unref(b);
+        return st->closing ? VG_ESHUTDOWN : VG_EIO;
+    }
     char *line = NULL;
     size_t len = 0;
     int rc = vg_otlp_json_encode(s, b->req, &line, &len);
@@ -213,24 +223,26 @@ static int file_consume(vg_component_t *c, vg_batch_t *b)
         return rc;
     }
     line[len] = '\n';
-    if (st->z) rc = zwrite(st, line, len + 1, ZSTD_e_continue);
-    else rc = fwrite(line, 1, len + 1, st->f) == len + 1 ? 0 : VG_EIO;
+    const char *out = line;
+    size_t outlen = len + 1;
+    if (st->z && (rc = zframe(st, line, len + 1, &outlen)) == 0) out = st->zbuf;
+    off_t at = lseek(st->fd, 0, SEEK_END);
+    if (rc == 0 && write_all(st->fd, out, outlen)) {
+        int e = errno;
+        /* Take back a partial write so the file stays a sequence of whole lines / frames. */
+        if (at >= 0 && ftruncate(st->fd, at) != 0) VG_ERROR(c->id, "truncate after a failed write: %s", strerror(errno));
+        VG_ERROR(c->id, "write to %s failed: %s; the pipeline is told to retry", cfg->path, strerror(e));
+        rc = VG_EIO;
+    }
     vg_free(line);
     if (rc) {
         c->stats.send_failed[s] += items;
-        VG_ERROR(c->id, "write to %s failed: %s", cfg->path, strerror(errno));
-        return VG_EIO;
+        return rc == VG_ENOMEM ? rc : VG_EIO;
     }
     st->written += len + 1;
     c->stats.sent[s] += items;
     if (cfg->rotation_set && st->written >= (uint64_t)cfg->rotation.max_megabytes * 1048576u) rotate(st);
     return 0;
-}
-
-static void timer_closed(uv_handle_t *h)
-{
-    file_state_t *st = h->data;
-    st->timer_open = false;
 }
 
 static void file_shutdown(vg_component_t *c)
@@ -239,13 +251,6 @@ static void file_shutdown(vg_component_t *c)
     if (!st || st->closing) return;
     st->closing = true;
     if (close_file(st)) VG_ERROR(c->id, "closing %s failed: data may be incomplete", ((file_cfg_t *)c->cfg)->path);
-    if (st->timer_open) uv_close((uv_handle_t *)&st->timer, timer_closed);
-}
-
-static bool file_busy(vg_component_t *c)
-{
-    file_state_t *st = c->state;
-    return st->timer_open;
 }
 
 static void file_destroy(vg_component_t *c)
@@ -271,6 +276,5 @@ const vg_factory_t vg_file_exporter_factory = {
     .start = file_start,
     .consume = file_consume,
     .shutdown = file_shutdown,
-    .busy = file_busy,
     .destroy = file_destroy,
 };
