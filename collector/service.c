@@ -18,6 +18,7 @@ struct vg_service {
     vg_graph_t *graph;
     vg_config_t *pending_cfg;     /* reload: the validated new config */
     vg_graph_t *pending_graph;    /* reload: created, waiting for the old graph to drain */
+    vg_config_t *rollback_cfg;    /* reload: the previous config, while the new graph starts */
     uv_signal_t sigterm, sigint, sighup;
     vg_svc_state_t state;
     vg_telemetry_server_t *telemetry;
@@ -81,6 +82,7 @@ static int start_graph(vg_graph_t *g)
 }
 
 static void close_all(vg_service_t *s);
+static int telemetry_restart(vg_service_t *s);
 
 /* (Re)starts the /metrics endpoint. Returns 0 or the error (logged). */
 static int telemetry_restart(vg_service_t *s)
@@ -112,24 +114,51 @@ static void begin_stop(vg_service_t *s)
     vg_graph_shutdown(s->graph, s->cfg->service.drain_timeout, on_final_drain, s);
 }
 
+static void on_rollback_drained(vg_graph_t *failed, void *ud)
+{
+    vg_service_t *s = ud;
+    vg_graph_destroy(failed);
+    vg_config_free(s->cfg);
+    s->cfg = s->rollback_cfg;
+    s->rollback_cfg = NULL;
+    s->graph = NULL;
+    apply_service_conf(s);
+    vg_errs_t errs;
+    vg_errs_init(&errs);
+    int rc = vg_graph_build(s->cfg, &s->loop, s, &s->graph, &errs);
+    log_errs(&errs);
+    vg_errs_free(&errs);
+    if (rc || start_graph(s->graph) || telemetry_restart(s)) {
+        VG_ERROR("service", "the previous configuration did not start again either; shutting down");
+        s->exit_code = 1;
+        s->state = VG_SVC_RUNNING;
+        if (!s->graph) { close_all(s); return; }
+        begin_stop(s);
+        return;
+    }
+    s->state = VG_SVC_RUNNING;
+    VG_WARN("service", "running the previous configuration again");
+    if (s->stop_requested) begin_stop(s);
+}
+
 static void on_reload_drained(vg_graph_t *old, void *ud)
 {
     vg_service_t *s = ud;
     vg_graph_destroy(old);
-    vg_config_free(s->cfg);
+    s->rollback_cfg = s->cfg;
     s->graph = s->pending_graph;
     s->cfg = s->pending_cfg;
     s->pending_graph = NULL;
     s->pending_cfg = NULL;
     apply_service_conf(s);
-    if (start_graph(s->graph)) {
-        VG_ERROR("service", "the new configuration did not start; shutting down");
-        s->exit_code = 1;
-        s->state = VG_SVC_RUNNING;
-        begin_stop(s);
+    if (start_graph(s->graph) || telemetry_restart(s)) {
+        s->reloads_failed++;
+        VG_ERROR("service", "the new configuration did not start; going back to the previous one");
+        vg_graph_shutdown(s->graph, s->cfg->service.drain_timeout, on_rollback_drained, s);
         return;
     }
-    if (telemetry_restart(s)) VG_ERROR("service", "continuing without self-telemetry after the reload");
+    vg_config_free(s->rollback_cfg);
+    s->rollback_cfg = NULL;
     s->reloads++;
     s->state = VG_SVC_RUNNING;
     VG_INFO("service", "configuration reloaded");
@@ -227,6 +256,7 @@ int vg_service_run(const char *const *files, size_t nfiles)
     vg_graph_destroy(s->pending_graph);
     vg_config_free(s->cfg);
     vg_config_free(s->pending_cfg);
+    vg_config_free(s->rollback_cfg);
     int code = s->exit_code;
     if (uv_loop_close(&s->loop)) {
         VG_ERROR("service", "loop did not close cleanly");

@@ -54,6 +54,26 @@ vg_wait_log b 'configuration reloaded' 10 || fail "good reload not applied"
 [ "$(metric_exact "$port" vigil_service_reloads)" -eq 1 ] || fail "reload not counted"
 sed 's/"checkout"/"after-good-reload"/' "$VIGIL_SRC/tests/data/otlp/logs.jsonl" > "$T/in/more2.jsonl"
 wait_until 20 grep -q after-good-reload "$T/out3.json" || fail "new graph does not write to the new path"
-vg_stop b
 ok "SIGHUP with a good config applied it"
+
+# 4. SIGHUP with a valid config that cannot start (its health port is taken):
+#    back to the previous configuration, still working.
+busy=$(free_port)
+python3 -c 'import socket,sys,time; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1]))); s.listen(); time.sleep(60)' "$busy" &
+holder=$!
+VG_PIDS+=("$holder")
+sleep 0.3
+cp "$T/b.yaml" "$T/b.prev"
+{ sed "s#$T/out3.json#$T/out4.json#" "$T/b.prev"; printf 'extensions: { health_check: { endpoint: "127.0.0.1:%s" } }
+' "$busy"; } \
+  | sed 's/^service:$/service:\n  extensions: [health_check]/' > "$T/b.yaml"
+"$VIGIL_BIN" validate --config "$T/b.yaml" > /dev/null || fail "rollback config should be valid"
+kill -HUP "$VG_PID_b"
+vg_wait_log b 'running the previous configuration again' 10 || fail "no rollback after a failed start"
+[ "$(metric_exact "$port" vigil_service_reloads_failed)" -eq 2 ] || fail "failed start not counted"
+sed 's/"checkout"/"after-rollback"/' "$VIGIL_SRC/tests/data/otlp/logs.jsonl" > "$T/in/more3.jsonl"
+wait_until 20 grep -q after-rollback "$T/out3.json" || fail "previous graph not working after the rollback"
+kill "$holder" 2>/dev/null || true
+vg_stop b
+ok "SIGHUP with a config that cannot start: rolled back"
 echo "1 passed, 0 failed"
