@@ -12,11 +12,13 @@ extern const vg_factory_t vg_file_exporter_factory;
 extern const vg_factory_t vg_otlpjsonfile_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
 extern const vg_factory_t vg_health_check_extension_factory;
+extern const vg_factory_t vg_memory_limiter_processor_factory;
 
 static const vg_factory_t *const factories[] = {
     &vg_otlpjsonfile_receiver_factory,
     &vg_batch_processor_factory,
     &vg_resource_processor_factory,
+    &vg_memory_limiter_processor_factory,
     &vg_debug_exporter_factory,
     &vg_file_exporter_factory,
     &vg_nop_exporter_factory,
