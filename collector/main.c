@@ -1,4 +1,5 @@
 /* vigil: the command line. */
+#include "anomaly/nab_cli.h"
 #include "component.h"
 #include "config.h"
 #include "error.h"
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int vg_anomaly_score_main(int argc, char **argv) __attribute__((weak));
 
 static void usage(FILE *f)
 {
@@ -208,7 +208,6 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "validate") == 0) return cmd_validate(argc, argv);
     if (strcmp(cmd, "components") == 0) return cmd_components(argc, argv);
     if (strcmp(cmd, "anomaly-score") == 0) {
-        if (!vg_anomaly_score_main) { fprintf(stderr, "vigil: anomaly-score is not built in\n"); return 2; }
         return vg_anomaly_score_main(argc - 1, argv + 1);
     }
     const char **files;
