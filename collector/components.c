@@ -12,6 +12,8 @@ extern const vg_factory_t vg_file_exporter_factory;
 extern const vg_factory_t vg_otlpjsonfile_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
 extern const vg_factory_t vg_health_check_extension_factory;
+extern const vg_factory_t vg_otlp_exporter_factory;
+extern const vg_factory_t vg_otlphttp_exporter_factory;
 extern const vg_factory_t vg_memory_limiter_processor_factory;
 
 static const vg_factory_t *const factories[] = {
@@ -22,6 +24,8 @@ static const vg_factory_t *const factories[] = {
     &vg_debug_exporter_factory,
     &vg_file_exporter_factory,
     &vg_nop_exporter_factory,
+    &vg_otlp_exporter_factory,
+    &vg_otlphttp_exporter_factory,
     &vg_forward_connector_factory,
     &vg_health_check_extension_factory,
     NULL,
