@@ -108,11 +108,14 @@ static const vg_option_t cgs_opts[] = {
     { 0 },
 };
 
-/* The scrape job handed to the thread pool. Separate from the state so that a
- * component destroyed with a scrape still in flight (reload after the drain
- * deadline) can leave the job to free itself and the core when it returns. */
+/* The timer and the scrape job handed to the thread pool. Separate from the
+ * state so that a component destroyed with a scrape in flight or its timer
+ * still closing (reload after the drain deadline) can leave the job to free
+ * itself and the core once the loop hands both back. */
 typedef struct cgs_job {
     uv_work_t req;
+    uv_timer_t timer;
+    bool timer_open, in_flight;
     cgs_core_t *core;
     cgs_result_t res;
     struct cgs_state *owner; /* NULL once orphaned */
@@ -121,8 +124,7 @@ typedef struct cgs_job {
 typedef struct cgs_state {
     vg_component_t *c;
     cgs_job_t *job;
-    uv_timer_t timer;
-    bool timer_open, closing, in_flight, first_done;
+    bool closing, first_done;
     int last_rc;          /* last scrape failure logged (log on change) */
     int last_emit_rc;     /* last pipeline refusal logged */
     size_t last_over;     /* over-limit count last logged */
@@ -143,7 +145,7 @@ cgs_core_t *cgs_component_core(vg_component_t *c)
 bool cgs_component_in_flight(vg_component_t *c)
 {
     cgs_state_t *st = c ? c->state : NULL;
-    return st && st->in_flight;
+    return st && st->job->in_flight;
 }
 
 /* ---- create / destroy --------------------------------------------------------------- */
@@ -235,8 +237,19 @@ static int cgs_create(vg_component_t *c)
     }
     st->job->owner = st;
     st->job->req.data = st->job;
+    st->job->timer.data = st->job;
     c->state = st;
     return 0;
+}
+
+static void job_free(cgs_job_t *job);
+
+static void timer_closed(uv_handle_t *h)
+{
+    cgs_job_t *job = h->data;
+    job->timer_open = false;
+    if (!job->owner && !job->in_flight)
+        job_free(job);
 }
 
 static void job_free(cgs_job_t *job)
@@ -253,11 +266,15 @@ static void cgs_destroy(vg_component_t *c)
     cgs_state_t *st = c->state;
     if (!st)
         return;
-    if (st->in_flight) {
-        /* the drain deadline passed with a scrape still running: it frees itself */
-        st->job->owner = NULL;
+    cgs_job_t *job = st->job;
+    if (job->in_flight || job->timer_open) {
+        /* the drain deadline passed with a scrape running or the timer closing:
+         * the job frees itself when the loop hands them back */
+        job->owner = NULL;
+        if (job->timer_open && !uv_is_closing((uv_handle_t *)&job->timer))
+            uv_close((uv_handle_t *)&job->timer, timer_closed);
     } else {
-        job_free(st->job);
+        job_free(job);
     }
     vg_free(st);
     c->state = NULL;
@@ -306,11 +323,12 @@ static void after_work_cb(uv_work_t *req, int status)
 {
     cgs_job_t *job = req->data;
     cgs_state_t *st = job->owner;
+    job->in_flight = false;
     if (!st) {
-        job_free(job);
+        if (!job->timer_open)
+            job_free(job);
         return;
     }
-    st->in_flight = false;
     cgs_result_t *r = &job->res;
     vg_batch_t *b = r->batch;
     r->batch = NULL;
@@ -364,10 +382,11 @@ static void after_work_cb(uv_work_t *req, int status)
 
 static void on_timer(uv_timer_t *t)
 {
-    cgs_state_t *st = t->data;
-    if (st->closing)
+    cgs_job_t *job = t->data;
+    cgs_state_t *st = job->owner;
+    if (!st || st->closing)
         return;
-    if (st->in_flight) {
+    if (job->in_flight) {
         st->scrapes_skipped++;
         return;
     }
@@ -377,7 +396,7 @@ static void on_timer(uv_timer_t *t)
         VG_WARN(st->c->id, "cannot queue a scrape: %s", uv_strerror(rc));
         return;
     }
-    st->in_flight = true;
+    job->in_flight = true;
 }
 
 static void read_host_id(const char *file, char **out)
@@ -429,23 +448,20 @@ static int cgs_start(vg_component_t *c)
             r = (uint64_t)uv_hrtime() ^ (uint64_t)(uintptr_t)st;
         delay_ms += r % (jitter_ms + 1);
     }
-    rc = uv_timer_init(c->loop, &st->timer);
+    cgs_job_t *job = st->job;
+    if (job->timer_open)
+        return VG_ESTATE;
+    rc = uv_timer_init(c->loop, &job->timer);
     if (rc)
         return VG_EIO;
-    st->timer.data = st;
-    st->timer_open = true;
-    uv_timer_start(&st->timer, on_timer, delay_ms, interval_ms);
+    job->timer_open = true;
+    uv_timer_start(&job->timer, on_timer, delay_ms, interval_ms);
     VG_INFO(c->id, "scraping %s (cgroup %s, walking %s) every %.3g s, first in %llu ms", cfg->root,
             vg_cg_mode_name(vg_cg_root_mode(core->root)), vg_cg_root_index_dir(core->root),
             (double)cfg->collection_interval / 1e9, (unsigned long long)delay_ms);
     return 0;
 }
 
-static void timer_closed(uv_handle_t *h)
-{
-    cgs_state_t *st = h->data;
-    st->timer_open = false;
-}
 
 static void cgs_shutdown(vg_component_t *c)
 {
@@ -453,19 +469,20 @@ static void cgs_shutdown(vg_component_t *c)
     if (!st || st->closing)
         return;
     st->closing = true;
-    if (st->timer_open) {
-        uv_timer_stop(&st->timer);
-        uv_close((uv_handle_t *)&st->timer, timer_closed);
+    cgs_job_t *job = st->job;
+    if (job->timer_open && !uv_is_closing((uv_handle_t *)&job->timer)) {
+        uv_timer_stop(&job->timer);
+        uv_close((uv_handle_t *)&job->timer, timer_closed);
     }
     /* a scrape not yet started is cancelled; a running one finishes and is sent */
-    if (st->in_flight)
-        uv_cancel((uv_req_t *)&st->job->req);
+    if (job->in_flight)
+        uv_cancel((uv_req_t *)&job->req);
 }
 
 static bool cgs_busy(vg_component_t *c)
 {
     cgs_state_t *st = c->state;
-    return st && (st->timer_open || st->in_flight);
+    return st && (st->job->timer_open || st->job->in_flight);
 }
 
 /* ---- self-telemetry ------------------------------------------------------------------------ */
