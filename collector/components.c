@@ -10,6 +10,7 @@ extern const vg_factory_t vg_batch_processor_factory;
 extern const vg_factory_t vg_forward_connector_factory;
 extern const vg_factory_t vg_file_exporter_factory;
 extern const vg_factory_t vg_otlpjsonfile_receiver_factory;
+extern const vg_factory_t vg_otlp_receiver_factory;
 extern const vg_factory_t vg_cgroupstats_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
 extern const vg_factory_t vg_health_check_extension_factory;
@@ -18,6 +19,7 @@ extern const vg_factory_t vg_otlphttp_exporter_factory;
 extern const vg_factory_t vg_memory_limiter_processor_factory;
 
 static const vg_factory_t *const factories[] = {
+    &vg_otlp_receiver_factory,
     &vg_otlpjsonfile_receiver_factory,
     &vg_cgroupstats_receiver_factory,
     &vg_batch_processor_factory,
