@@ -10,6 +10,7 @@ extern const vg_factory_t vg_batch_processor_factory;
 extern const vg_factory_t vg_forward_connector_factory;
 extern const vg_factory_t vg_file_exporter_factory;
 extern const vg_factory_t vg_otlpjsonfile_receiver_factory;
+extern const vg_factory_t vg_syslog_receiver_factory;
 extern const vg_factory_t vg_otlp_receiver_factory;
 extern const vg_factory_t vg_cgroupstats_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
@@ -21,6 +22,7 @@ extern const vg_factory_t vg_memory_limiter_processor_factory;
 static const vg_factory_t *const factories[] = {
     &vg_otlp_receiver_factory,
     &vg_otlpjsonfile_receiver_factory,
+    &vg_syslog_receiver_factory,
     &vg_cgroupstats_receiver_factory,
     &vg_batch_processor_factory,
     &vg_resource_processor_factory,
