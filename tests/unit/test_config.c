@@ -178,6 +178,18 @@ static void test_pipeline_shape(void **state)
                  "service.extensions: extension 'health_check' is not defined in extensions");
 }
 
+static void test_unsupported_signal(void **state)
+{
+    (void)state;
+    /* cgroupstats emits metrics only; syslog emits logs only */
+    expect_error("receivers:\n  cgroupstats:\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n"
+                 "      receivers: [cgroupstats]\n      exporters: [debug]\n",
+                 "cfg.yaml:8:19: service.pipelines.logs.receivers: receiver 'cgroupstats' does not support logs");
+    expect_error("receivers:\n  syslog:\n    udp: { listen_address: \"127.0.0.1:5514\" }\nexporters:\n  debug:\n"
+                 "service:\n  pipelines:\n    traces:\n      receivers: [syslog]\n      exporters: [debug]\n",
+                 "cfg.yaml:9:19: service.pipelines.traces.receivers: receiver 'syslog' does not support traces");
+}
+
 static void test_connectors(void **state)
 {
     (void)state;
@@ -361,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_cross_field),
         cmocka_unit_test(test_undefined_reference),
         cmocka_unit_test(test_pipeline_shape),
+        cmocka_unit_test(test_unsupported_signal),
         cmocka_unit_test(test_connectors),
         cmocka_unit_test(test_unused_warning),
         cmocka_unit_test(test_env_substitution),
