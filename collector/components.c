@@ -15,6 +15,7 @@ extern const vg_factory_t vg_otlp_receiver_factory;
 extern const vg_factory_t vg_cgroupstats_receiver_factory;
 extern const vg_factory_t vg_resource_processor_factory;
 extern const vg_factory_t vg_health_check_extension_factory;
+extern const vg_factory_t vg_k8sattributes_processor_factory;
 extern const vg_factory_t vg_otlp_exporter_factory;
 extern const vg_factory_t vg_otlphttp_exporter_factory;
 extern const vg_factory_t vg_memory_limiter_processor_factory;
@@ -26,6 +27,7 @@ static const vg_factory_t *const factories[] = {
     &vg_cgroupstats_receiver_factory,
     &vg_batch_processor_factory,
     &vg_resource_processor_factory,
+    &vg_k8sattributes_processor_factory,
     &vg_memory_limiter_processor_factory,
     &vg_debug_exporter_factory,
     &vg_file_exporter_factory,
