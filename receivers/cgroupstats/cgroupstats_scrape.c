@@ -314,14 +314,76 @@ static cgs_iodev_t *iodev(cgs_entry_t *e, uint32_t maj, uint32_t min)
 
 /* ---- building -------------------------------------------------------------------------- */
 
+/* Strings every container repeats, copied into the batch's arena once per
+ * batch and shared by all its containers (metric names, descriptions, units,
+ * attribute keys and values): most of a scrape's bytes otherwise. */
+enum {
+    STR_CONTAINER_ID = 0, STR_RUNTIME, STR_POD_UID, STR_QOS, STR_UNIT_NAME, STR_CGROUP_PATH, STR_HOST_NAME,
+    STR_HOST_ID, STR_HOST_NAME_V, STR_HOST_ID_V, STR_CPU_MODE, STR_USER, STR_SYSTEM, STR_DIRECTION, STR_READ,
+    STR_WRITE, STR_DEVICE, STR_LEVEL, STR_SOME, STR_FULL, STR_SCOPE, STR_VERSION, STR_COUNT
+};
+
 typedef struct {
     cgs_core_t *core;
     vg_batch_t *b;
     cgs_result_t *res;
     vg_scope_metrics_t *sm;
     uint64_t now;
-    size_t seen; /* containers taken (bounded by max_containers) */
+    size_t seen;   /* containers taken (bounded by max_containers) */
+    size_t points; /* data points built */
+    char *str[STR_COUNT];
+    char *mname[CGS_M_COUNT], *mdesc[CGS_M_COUNT], *munit[CGS_M_COUNT];
 } scrape_t;
+
+static const char *str_text(const scrape_t *s, int i)
+{
+    static const char *const t[STR_COUNT] = {
+        [STR_CONTAINER_ID] = "container.id", [STR_RUNTIME] = "container.runtime.name",
+        [STR_POD_UID] = "k8s.pod.uid", [STR_QOS] = "k8s.pod.qos_class", [STR_UNIT_NAME] = "systemd.unit.name",
+        [STR_CGROUP_PATH] = "cgroup.path", [STR_HOST_NAME] = "host.name", [STR_HOST_ID] = "host.id",
+        [STR_CPU_MODE] = "cpu.mode", [STR_USER] = "user", [STR_SYSTEM] = "system",
+        [STR_DIRECTION] = "disk.io.direction", [STR_READ] = "read", [STR_WRITE] = "write",
+        [STR_DEVICE] = "system.device", [STR_LEVEL] = "pressure.level", [STR_SOME] = "some", [STR_FULL] = "full",
+        [STR_SCOPE] = CGS_SCOPE_NAME, [STR_VERSION] = VIGIL_VERSION,
+    };
+    if (i == STR_HOST_NAME_V)
+        return s->core->p.host_name;
+    if (i == STR_HOST_ID_V)
+        return s->core->p.host_id;
+    return t[i];
+}
+
+/* The batch's copy of string i; NULL when out of memory. */
+static char *sstr(scrape_t *s, int i)
+{
+    if (!s->str[i])
+        s->str[i] = vg_arena_strdup(s->b->arena, str_text(s, i));
+    return s->str[i];
+}
+
+/* An attribute whose key and value already live in the batch's arena. */
+static int kv_shared(scrape_t *s, vg_kv_t ***kv, size_t *n, char *key, char *val)
+{
+    if (!key || !val)
+        return VG_ENOMEM;
+    vg_arena_t *a = s->b->arena;
+    vg_anyvalue_t *v = vg_arena_alloc(a, sizeof *v);
+    vg_kv_t *k = vg_arena_alloc(a, sizeof *k);
+    if (!v || !k)
+        return VG_ENOMEM;
+    opentelemetry__proto__common__v1__any_value__init(v);
+    v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    v->string_value = val;
+    opentelemetry__proto__common__v1__key_value__init(k);
+    k->key = key;
+    k->value = v;
+    return vg_build_append(a, (void ***)kv, n, k);
+}
+
+static int res_attr(scrape_t *s, vg_resource_metrics_t *rm, int key, char *val)
+{
+    return kv_shared(s, &rm->resource->attributes, &rm->resource->n_attributes, sstr(s, key), val);
+}
 
 #define ON(core, m) (((core)->p.enabled >> (m)) & 1u)
 #define HAS(st, bit) VG_CG_HAS(st, bit)
@@ -329,8 +391,40 @@ typedef struct {
 static vg_metric_t *metric(scrape_t *s, int id)
 {
     const cgs_metric_def_t *d = &cgs_metric_defs[id];
-    return vg_build_metric(s->b, s->sm, d->name, d->desc, d->unit,
-                           d->kind == CGS_SUM ? VG_METRIC_SUM_CUMULATIVE : VG_METRIC_GAUGE, d->kind == CGS_SUM);
+    vg_arena_t *a = s->b->arena;
+    if (!s->mname[id]) {
+        s->mname[id] = vg_arena_strdup(a, d->name);
+        s->mdesc[id] = vg_arena_strdup(a, d->desc);
+        s->munit[id] = vg_arena_strdup(a, d->unit);
+        if (!s->mname[id] || !s->mdesc[id] || !s->munit[id]) {
+            s->mname[id] = NULL;
+            return NULL;
+        }
+    }
+    /* built with an empty name, then pointed at the batch's shared strings */
+    vg_metric_t *m = vg_build_metric(s->b, s->sm, "", NULL, NULL,
+                                     d->kind == CGS_SUM ? VG_METRIC_SUM_CUMULATIVE : VG_METRIC_GAUGE,
+                                     d->kind == CGS_SUM);
+    if (m) {
+        m->name = s->mname[id];
+        m->description = s->mdesc[id];
+        m->unit = s->munit[id];
+    }
+    return m;
+}
+
+static vg_number_point_t *point_int(scrape_t *s, vg_metric_t *m, uint64_t start, uint64_t v)
+{
+    vg_number_point_t *p = vg_build_point_int(s->b, m, start, s->now, v > INT64_MAX ? INT64_MAX : (int64_t)v);
+    s->points += p != NULL;
+    return p;
+}
+
+static vg_number_point_t *point_double(scrape_t *s, vg_metric_t *m, uint64_t start, double v)
+{
+    vg_number_point_t *p = vg_build_point_double(s->b, m, start, s->now, v);
+    s->points += p != NULL;
+    return p;
 }
 
 #define TRY(x)                   \
@@ -339,16 +433,16 @@ static vg_metric_t *metric(scrape_t *s, int id)
             return VG_ENOMEM;    \
     } while (0)
 
-static int attr(scrape_t *s, vg_number_point_t *p, const char *k, const char *v)
+static int attr(scrape_t *s, vg_number_point_t *p, int key, char *val)
 {
-    return vg_build_attr_str(s->b->arena, &p->attributes, &p->n_attributes, k, v);
+    return kv_shared(s, &p->attributes, &p->n_attributes, sstr(s, key), val);
 }
 
 static int gauge_int(scrape_t *s, int id, uint64_t v)
 {
     vg_metric_t *m = metric(s, id);
     TRY(m);
-    TRY(vg_build_point_int(s->b, m, 0, s->now, v > INT64_MAX ? INT64_MAX : (int64_t)v));
+    TRY(point_int(s, m, 0, v));
     return 0;
 }
 
@@ -356,7 +450,7 @@ static int gauge_double(scrape_t *s, int id, double v)
 {
     vg_metric_t *m = metric(s, id);
     TRY(m);
-    TRY(vg_build_point_double(s->b, m, 0, s->now, v));
+    TRY(point_double(s, m, 0, v));
     return 0;
 }
 
@@ -368,9 +462,9 @@ static int sum_one(scrape_t *s, const cgs_entry_t *e, int id, vg_cg_counter_t *c
     vg_metric_t *m = metric(s, id);
     TRY(m);
     if (scale != 0)
-        TRY(vg_build_point_double(s->b, m, o.start_ns, s->now, (double)v * scale));
+        TRY(point_double(s, m, o.start_ns, (double)v * scale));
     else
-        TRY(vg_build_point_int(s->b, m, o.start_ns, s->now, v > INT64_MAX ? INT64_MAX : (int64_t)v));
+        TRY(point_int(s, m, o.start_ns, v));
     return 0;
 }
 
@@ -386,7 +480,7 @@ static int build_cpu(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
         if (user || sys) {
             vg_metric_t *m = metric(s, CGS_M_CPU_TIME);
             TRY(m);
-            static const char *const modes[2] = { "user", "system" };
+            static const int modes[2] = { STR_USER, STR_SYSTEM };
             const uint64_t vals[2] = { st->cpu_user_ns, st->cpu_system_ns };
             const bool have[2] = { user, sys };
             for (int i = 0; i < 2; i++) {
@@ -394,16 +488,16 @@ static int build_cpu(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
                     continue;
                 vg_cg_counter_out_t o;
                 count(e, &e->cnt[CNT_CPU_USER + i], vals[i], s->now, &o);
-                vg_number_point_t *p = vg_build_point_double(s->b, m, o.start_ns, s->now, (double)vals[i] / 1e9);
+                vg_number_point_t *p = point_double(s, m, o.start_ns, (double)vals[i] / 1e9);
                 TRY(p);
-                if (attr(s, p, "cpu.mode", modes[i]))
+                if (attr(s, p, STR_CPU_MODE, sstr(s, modes[i])))
                     return VG_ENOMEM;
             }
         } else if (have_usage) {
             /* no split by mode: one point without cpu.mode */
             vg_metric_t *m = metric(s, CGS_M_CPU_TIME);
             TRY(m);
-            TRY(vg_build_point_double(s->b, m, ou.start_ns, s->now, (double)st->cpu_usage_ns / 1e9));
+            TRY(point_double(s, m, ou.start_ns, (double)st->cpu_usage_ns / 1e9));
         }
     }
     if (ON(core, CGS_M_CPU_USAGE) && have_usage && ou.has_rate) {
@@ -480,8 +574,10 @@ static int build_io(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
         if (!d)
             return VG_ENOMEM;
         d->gen = gen;
-        char dev[32];
-        snprintf(dev, sizeof dev, "%u:%u", (unsigned)dv->major, (unsigned)dv->minor);
+        char devs[32];
+        snprintf(devs, sizeof devs, "%u:%u", (unsigned)dv->major, (unsigned)dv->minor);
+        char *dev = vg_arena_strdup(s->b->arena, devs); /* shared by the device's points */
+        TRY(dev);
         const uint64_t v[IO_NCNT] = { dv->rbytes, dv->wbytes, dv->rios, dv->wios };
         for (int k = 0; k < IO_NCNT; k++) {
             vg_metric_t *m = k < IO_RIOS ? mb : mo;
@@ -489,11 +585,10 @@ static int build_io(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
                 continue;
             vg_cg_counter_out_t o;
             count(e, &d->c[k], v[k], s->now, &o);
-            vg_number_point_t *p =
-                vg_build_point_int(s->b, m, o.start_ns, s->now, v[k] > INT64_MAX ? INT64_MAX : (int64_t)v[k]);
+            vg_number_point_t *p = point_int(s, m, o.start_ns, v[k]);
             TRY(p);
-            if (attr(s, p, "disk.io.direction", (k == IO_RBYTES || k == IO_RIOS) ? "read" : "write") ||
-                attr(s, p, "system.device", dev))
+            if (attr(s, p, STR_DIRECTION, sstr(s, (k == IO_RBYTES || k == IO_RIOS) ? STR_READ : STR_WRITE)) ||
+                attr(s, p, STR_DEVICE, dev))
                 return VG_ENOMEM;
         }
     }
@@ -509,7 +604,7 @@ static int build_io(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
 
 static int build_psi(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
 {
-    static const char *const levels[2] = { "some", "full" };
+    static const int levels[2] = { STR_SOME, STR_FULL };
     for (int r = 0; r < 3; r++) {
         int tid = CGS_M_CPU_PSI_TIME + 2 * r, rid = CGS_M_CPU_PSI_RATIO + 2 * r;
         bool any = HAS(st, VG_CG_PSI_BIT(r, 0)) || HAS(st, VG_CG_PSI_BIT(r, 1));
@@ -524,9 +619,9 @@ static int build_psi(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
                 uint64_t us = st->psi[r][k].total_us;
                 vg_cg_counter_out_t o;
                 count(e, &e->cnt[CNT_PSI_BASE + 2 * r + k], us, s->now, &o);
-                vg_number_point_t *p = vg_build_point_double(s->b, m, o.start_ns, s->now, (double)us / 1e6);
+                vg_number_point_t *p = point_double(s, m, o.start_ns, (double)us / 1e6);
                 TRY(p);
-                if (attr(s, p, "pressure.level", levels[k]))
+                if (attr(s, p, STR_LEVEL, sstr(s, levels[k])))
                     return VG_ENOMEM;
             }
         }
@@ -536,9 +631,9 @@ static int build_psi(scrape_t *s, cgs_entry_t *e, const vg_cg_stats_t *st)
             for (int k = 0; k < 2; k++) {
                 if (!HAS(st, VG_CG_PSI_BIT(r, k)))
                     continue;
-                vg_number_point_t *p = vg_build_point_double(s->b, m, 0, s->now, st->psi[r][k].avg10 / 100.0);
+                vg_number_point_t *p = point_double(s, m, 0, st->psi[r][k].avg10 / 100.0);
                 TRY(p);
-                if (attr(s, p, "pressure.level", levels[k]))
+                if (attr(s, p, STR_LEVEL, sstr(s, levels[k])))
                     return VG_ENOMEM;
             }
         }
@@ -551,28 +646,29 @@ static int build_resource(scrape_t *s, const char *path, const vg_cg_ident_t *id
     vg_resource_metrics_t *rm = vg_build_resource_metrics(s->b);
     TRY(rm);
     vg_arena_t *a = s->b->arena;
-    vg_kv_t ***kv = &rm->resource->attributes;
-    size_t *n = &rm->resource->n_attributes;
     const cgs_params_t *p = &s->core->p;
-    if (id->id[0] && vg_build_attr_str(a, kv, n, "container.id", id->id))
+    if (id->id[0] && res_attr(s, rm, STR_CONTAINER_ID, vg_arena_strdup(a, id->id)))
         return VG_ENOMEM;
     if (id->runtime != VG_CG_RT_UNKNOWN &&
-        vg_build_attr_str(a, kv, n, "container.runtime.name", vg_cg_runtime_name(id->runtime)))
+        res_attr(s, rm, STR_RUNTIME, vg_arena_strdup(a, vg_cg_runtime_name(id->runtime))))
         return VG_ENOMEM;
-    if (id->pod_uid[0] && vg_build_attr_str(a, kv, n, "k8s.pod.uid", id->pod_uid))
+    if (id->pod_uid[0] && res_attr(s, rm, STR_POD_UID, vg_arena_strdup(a, id->pod_uid)))
         return VG_ENOMEM;
-    if (id->qos != VG_CG_QOS_NONE && vg_build_attr_str(a, kv, n, "k8s.pod.qos_class", vg_cg_qos_name(id->qos)))
+    if (id->qos != VG_CG_QOS_NONE && res_attr(s, rm, STR_QOS, vg_arena_strdup(a, vg_cg_qos_name(id->qos))))
         return VG_ENOMEM;
-    if (id->kind == VG_CG_KIND_SERVICE && vg_build_attr_str(a, kv, n, "systemd.unit.name", id->service))
+    if (id->kind == VG_CG_KIND_SERVICE && res_attr(s, rm, STR_UNIT_NAME, vg_arena_strdup(a, id->service)))
         return VG_ENOMEM;
-    if (vg_build_attr_str(a, kv, n, "cgroup.path", path))
+    if (res_attr(s, rm, STR_CGROUP_PATH, vg_arena_strdup(a, path)))
         return VG_ENOMEM;
-    if (p->host_name && p->host_name[0] && vg_build_attr_str(a, kv, n, "host.name", p->host_name))
+    if (p->host_name && p->host_name[0] && res_attr(s, rm, STR_HOST_NAME, sstr(s, STR_HOST_NAME_V)))
         return VG_ENOMEM;
-    if (p->host_id && p->host_id[0] && vg_build_attr_str(a, kv, n, "host.id", p->host_id))
+    if (p->host_id && p->host_id[0] && res_attr(s, rm, STR_HOST_ID, sstr(s, STR_HOST_ID_V)))
         return VG_ENOMEM;
-    s->sm = vg_build_scope_metrics(s->b, rm, CGS_SCOPE_NAME, VIGIL_VERSION);
+    /* the scope, like the strings, is shared by every container of the batch */
+    s->sm = vg_build_scope_metrics(s->b, rm, NULL, NULL);
     TRY(s->sm);
+    TRY(s->sm->scope->name = sstr(s, STR_SCOPE));
+    TRY(s->sm->scope->version = sstr(s, STR_VERSION));
     return 0;
 }
 
@@ -737,7 +833,9 @@ void cgs_scrape(cgs_core_t *core, cgs_result_t *res)
         goto out;
     }
     res->vanished += sweep(core);
-    vg_batch_recount(s.b);
+    /* vg_batch_recount's figures, known without walking the request again */
+    s.b->items = s.points;
+    s.b->bytes = vg_arena_bytes(s.b->arena) + sizeof *s.b;
     if (s.b->items == 0 && res->containers == 0) {
         vg_batch_unref(s.b);
     } else {
