@@ -52,10 +52,12 @@ static const vg_option_t metric_enabled_opts[] = {
     { 0 },
 };
 
+#define CGS_KIND_DOC_SUM "Cumulative sum"
+#define CGS_KIND_DOC_GAUGE "Gauge"
 #define CGS_X_OPT(id, name_, kind_, unit_, reads_, desc_)                                                           \
     { .name = name_, .type = VG_OPT_TABLE,                                                                         \
       .offset = offsetof(cgs_metrics_cfg_t, m) + CGS_M_##id * sizeof(cgs_metric_cfg_t),                            \
-      .sub = metric_enabled_opts, .doc = #kind_ " (" unit_ "): " desc_ },
+      .sub = metric_enabled_opts, .doc = CGS_KIND_DOC_##kind_ ", " unit_ ": " desc_ },
 static const vg_option_t metrics_opts[] = {
     CGS_METRICS(CGS_X_OPT)
     { 0 },
