@@ -374,9 +374,10 @@ static void after_work_cb(uv_work_t *req, int status)
             VG_INFO(c->id, "first scrape: %zu containers in %.1f ms", r->containers, st->duration_s * 1e3);
         else
             VG_INFO(c->id, "first scrape: no container cgroups under %s (%zu cgroups looked at; the layouts "
-                           "recognised are Kubernetes, Docker, Podman, CRI-O, containerd; include_services adds "
-                           "systemd services)",
-                    ((const cgs_cfg_t *)c->cfg)->root, r->dirs);
+                           "recognised are Kubernetes, Docker, Podman, CRI-O, containerd%s)",
+                    ((const cgs_cfg_t *)c->cfg)->root, r->dirs,
+                    ((const cgs_cfg_t *)c->cfg)->include_services ? " and systemd services"
+                                                                   : "; include_services adds systemd services");
     }
     if (b)
         emit(st, b);
