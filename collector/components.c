@@ -19,6 +19,8 @@ extern const vg_factory_t vg_k8sattributes_processor_factory;
 extern const vg_factory_t vg_otlp_exporter_factory;
 extern const vg_factory_t vg_otlphttp_exporter_factory;
 extern const vg_factory_t vg_memory_limiter_processor_factory;
+extern const vg_factory_t vg_anomaly_processor_factory;
+extern const vg_factory_t vg_anomaly_connector_factory;
 
 static const vg_factory_t *const factories[] = {
     &vg_otlp_receiver_factory,
@@ -29,12 +31,14 @@ static const vg_factory_t *const factories[] = {
     &vg_resource_processor_factory,
     &vg_k8sattributes_processor_factory,
     &vg_memory_limiter_processor_factory,
+    &vg_anomaly_processor_factory,
     &vg_debug_exporter_factory,
     &vg_file_exporter_factory,
     &vg_nop_exporter_factory,
     &vg_otlp_exporter_factory,
     &vg_otlphttp_exporter_factory,
     &vg_forward_connector_factory,
+    &vg_anomaly_connector_factory,
     &vg_health_check_extension_factory,
     NULL,
 };
