@@ -259,13 +259,7 @@ static int udp_start(syslog_rx_t *rx, syslog_dgram_t *d, char *err, size_t errle
         snprintf(err, errlen, "udp receive: %s", uv_strerror(r));
         return VG_EIO;
     }
-    struct sockaddr_storage me;
-    int ml = sizeof me;
-    int port = 0;
-    if (uv_udp_getsockname(&d->h.udp, (struct sockaddr *)&me, &ml) == 0)
-        port = ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port
-                                             : ((struct sockaddr_in6 *)&me)->sin6_port);
-    VG_INFO(rx->c->id, "listening for syslog on udp %s (port %d)", u->listen_address, port);
+    VG_INFO(rx->c->id, "listening for syslog on udp %s (port %d)", u->listen_address, syslog_dgram_port(d));
     return 0;
 }
 
@@ -501,6 +495,16 @@ void syslog_dgram_destroy(syslog_rx_t *rx)
     if (rx->dbld) vg_syslog_builder_clear(rx->dbld);
     vg_free(rx->dbld);
     rx->dbld = NULL;
+}
+
+int syslog_dgram_port(const syslog_dgram_t *d)
+{
+    if (!d || d->kind != D_UDP || !d->open) return 0;
+    struct sockaddr_storage me;
+    int ml = sizeof me;
+    if (uv_udp_getsockname(&d->h.udp, (struct sockaddr *)&me, &ml) != 0) return 0;
+    return ntohs(me.ss_family == AF_INET ? ((struct sockaddr_in *)&me)->sin_port
+                                         : ((struct sockaddr_in6 *)&me)->sin6_port);
 }
 
 void syslog_dgram_builder_stats(const syslog_rx_t *rx, vg_syslog_map_stats_t *out)

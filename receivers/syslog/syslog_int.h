@@ -139,6 +139,8 @@ int syslog_dgram_start(syslog_rx_t *rx, char *err, size_t errlen);
 void syslog_dgram_shutdown(syslog_rx_t *rx);
 bool syslog_dgram_busy(const syslog_rx_t *rx);
 void syslog_dgram_destroy(syslog_rx_t *rx);
+/* The bound UDP port (tests bind port 0), 0 for unix sockets. */
+int syslog_dgram_port(const syslog_dgram_t *d);
 /* The datagram builder's counters. */
 void syslog_dgram_builder_stats(const syslog_rx_t *rx, vg_syslog_map_stats_t *out);
 /* Kernel receive-queue drops and the effective SO_RCVBUF, for telemetry. */
