@@ -437,45 +437,48 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         uint64_t num = key >> 3;
         int wt = (int)(key & 7);
         if (num == 0 || num > 536870911u) return chk_fail(c, fr, "invalid field number %llu", (unsigned long long)num);
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)num);
+        unsigned fi = f ? (unsigned)(f - d->fields) : 0;
+        uint32_t dummy = 0, *cnt = f && fi < nf ? &counts[fi] : &dummy;
+        long idx = f && f->label == PROTOBUF_C_LABEL_REPEATED ? (long)*cnt : -1;
+        frame_t ff = { fr, f, idx };          /* names the field in messages */
+        const frame_t *at = f ? &ff : fr;
+        char what[32];
+        if (f) what[0] = '\0';
+        else snprintf(what, sizeof what, "field %llu: ", (unsigned long long)num);
         const uint8_t *data = p;
         size_t dlen = 0;
         uint64_t v;
         switch (wt) {
         case 0:
-            if (varint(&p, end, &v)) return chk_fail(c, fr, "malformed varint in field %llu (truncated protobuf)",
-                                                     (unsigned long long)num);
+            if (varint(&p, end, &v)) return chk_fail(c, at, "%smalformed varint (truncated protobuf)", what);
             dlen = (size_t)(p - data);
             break;
         case 1:
         case 5:
             dlen = wt == 1 ? 8 : 4;
             if ((size_t)(end - p) < dlen)
-                return chk_fail(c, fr, "field %llu: %zu-byte value truncated", (unsigned long long)num, dlen);
+                return chk_fail(c, at, "%s%zu-byte value truncated (truncated protobuf)", what, dlen);
             p += dlen;
             break;
         case 2:
-            if (varint(&p, end, &v)) return chk_fail(c, fr, "malformed length of field %llu (truncated protobuf)",
-                                                     (unsigned long long)num);
+            if (varint(&p, end, &v)) return chk_fail(c, at, "%smalformed length (truncated protobuf)", what);
             if (v > (uint64_t)(end - p))
-                return chk_fail(c, fr, "field %llu: length %llu exceeds the %zu bytes left (truncated protobuf)",
-                                (unsigned long long)num, (unsigned long long)v, (size_t)(end - p));
+                return chk_fail(c, at, "%slength %llu exceeds the %zu bytes left (truncated protobuf)", what,
+                                (unsigned long long)v, (size_t)(end - p));
             data = p;
             dlen = (size_t)v;
             p += dlen;
             break;
         default:
-            return chk_fail(c, fr, "field %llu: unsupported wire type %d", (unsigned long long)num, wt);
+            return chk_fail(c, at, "%sunsupported wire type %d", what, wt);
         }
         occurrences++;
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)num);
         if (!f) { /* unknown fields are kept by protobuf-c */
             unknown++;
             c->mem += dlen + ALLOC_OVERHEAD;
             continue;
         }
-        unsigned fi = (unsigned)(f - d->fields);
-        uint32_t dummy = 0, *cnt = fi < nf ? &counts[fi] : &dummy;
-        long idx = f->label == PROTOBUF_C_LABEL_REPEATED ? (long)*cnt : -1;
         int rc = check_field(c, fr, d, f, idx, wt, data, dlen, depth, anydepth, cnt);
         if (rc) return rc;
     }

@@ -61,8 +61,8 @@ struct otlp_stream {
     size_t unconsumed;          /* received, window not yet given back */
     size_t reserved;            /* admission reservation */
     bool admitted, waiting;
-    bool answered, complete, early;
-    uint64_t started_ms;
+    bool answered, complete, early, rst_now;
+    uint64_t started_ms, answered_ms;
     uint8_t *resp;
     size_t resp_len, resp_off;
     nghttp2_nv *trl;
@@ -93,6 +93,7 @@ struct otlp_h2 {
     int ping_strikes;
     bool reset_strikes, ping_out, goaway_sent, shutting, closed, in_recv, read_paused, age_goaway, seen_frame;
     bool freeing;
+    bool ready;                 /* the peer sent something: output may go out (TLS handshake done) */
     otlp_h2_t *prev, *next;
 };
 
@@ -130,7 +131,7 @@ static int out_write(otlp_h2_t *h)
 
 static void flush(otlp_h2_t *h)
 {
-    if (h->closed || h->in_recv || h->freeing) return;
+    if (h->closed || h->in_recv || h->freeing || !h->ready) return;
     for (;;) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h->sess, &data);
@@ -318,6 +319,7 @@ int otlp_h2_respond(otlp_h2_t *h, otlp_stream_t *s, const nghttp2_nv *hdrs, size
 {
     if (s->answered) return 0;
     s->answered = true;
+    s->answered_ms = otlp_now_ms(h->r);
     s->early = nghttp2_session_get_stream_remote_close(h->sess, s->id) == 0;
     release(h, s, true);
     int rc;
@@ -419,6 +421,9 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
 static void answer_error(otlp_h2_t *h, otlp_stream_t *s, int err, otlp_origin_t at, const char *msg)
 {
     if (s->answered) return;
+    /* A client that stalled is told to stop at once; others may finish
+     * sending what they started (discarded) before the stream is reset. */
+    s->rst_now = err == VG_ETIMEOUT;
     h->proto->on_error(h, s, err, at, msg);
     if (!s->answered) { /* the protocol could not answer: reset */
         s->answered = true;
@@ -550,8 +555,8 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ud
     if (f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) h->reset_strikes = true;
     if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         otlp_stream_t *s = stream_of(h, f->hd.stream_id);
-        /* Answered before the client finished sending: tell it to stop. */
-        if (s && s->early && nghttp2_session_get_stream_remote_close(sess, s->id) == 0)
+        /* Answered a stalled client before it finished sending: tell it to stop. */
+        if (s && s->early && s->rst_now && nghttp2_session_get_stream_remote_close(sess, s->id) == 0)
             nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
     }
     return 0;
@@ -684,6 +689,7 @@ static void http1_on_grpc_port(otlp_h2_t *h, const uint8_t *data, size_t len)
 void otlp_h2_feed(otlp_h2_t *h, const uint8_t *data, size_t len)
 {
     if (h->closed || h->freeing || !len) return;
+    h->ready = true;
     h->in_recv = true;
     ssize_t n = nghttp2_session_mem_recv(h->sess, data, len);
     h->in_recv = false;
@@ -727,7 +733,17 @@ void otlp_h2_tick(otlp_h2_t *h, uint64_t now)
     }
     for (otlp_stream_t *s = h->streams, *next; s; s = next) {
         next = s->next; /* answering never closes the stream synchronously */
-        if (s->answered || !s->req.deadline_ms || now < s->req.deadline_ms) continue;
+        if (s->answered) {
+            /* Answered early; the client still sends (discarded). Not forever. */
+            if (s->early && !s->rst_now && now - s->answered_ms >= h->req_timeout &&
+                nghttp2_session_get_stream_remote_close(h->sess, s->id) == 0) {
+                s->rst_now = true;
+                VG_DEBUG(h->r->c->id, "resetting stream %d answered early", s->id);
+                nghttp2_submit_rst_stream(h->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+            }
+            continue;
+        }
+        if (!s->req.deadline_ms || now < s->req.deadline_ms) continue;
         h->r->stream_timeouts++;
         char msg[128];
         snprintf(msg, sizeof msg, "request not complete within %llu ms", (unsigned long long)(now - s->started_ms));

@@ -341,8 +341,10 @@ typedef struct {
 otlp_stream_req_t *otlp_stream_req(otlp_stream_t *s);
 /* Submits the answer: headers, optional body, optional trailers (copied).
  * With no body and trailers, the trailers' fields are sent in the HEADERS
- * frame (gRPC Trailers-Only). The stream is reset with NO_ERROR after the
- * answer when the client has not finished sending. 0 or VG_ENOMEM. */
+ * frame (gRPC Trailers-Only). When the client has not finished sending, the
+ * rest of its body is discarded (window given back at once) and the stream is
+ * reset with NO_ERROR if it is still open a request timeout later, or right
+ * after the answer when the answer is a timeout. 0 or VG_ENOMEM. */
 int otlp_h2_respond(otlp_h2_t *h, otlp_stream_t *s, const nghttp2_nv *hdrs, size_t nh, const void *body,
                     size_t len, const nghttp2_nv *trl, size_t nt);
 

@@ -1,0 +1,632 @@
+/* The otlp receiver's byte layer (receivers/otlp/otlp_decode.c): gRPC message
+ * framing, decompression with a hard output limit (gzip, deflate, zstd; gzip
+ * and zstd bombs refused without allocating what they inflate to), the
+ * protobuf pre-check (truncation, wire types, lengths, UTF-8, NUL, id
+ * lengths, nesting, memory estimate) and decoding into an arena. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "collector/arena.h"
+#include "collector/error.h"
+#include "collector/mem.h"
+#include "collector/otlp.h"
+#include "collector/otlp_json.h"
+#include "receivers/otlp/otlp_int.h"
+
+/* ---- a small protobuf writer for hand-made messages ------------------------- */
+
+typedef struct {
+    uint8_t b[1 << 16];
+    size_t n;
+} pb_t;
+
+static void put(pb_t *p, const void *d, size_t n)
+{
+    assert_true(p->n + n <= sizeof p->b);
+    memcpy(p->b + p->n, d, n);
+    p->n += n;
+}
+static void varint(pb_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        uint8_t c = (uint8_t)(v | 0x80);
+        put(p, &c, 1);
+        v >>= 7;
+    }
+    uint8_t c = (uint8_t)v;
+    put(p, &c, 1);
+}
+static void ld(pb_t *p, unsigned field, const void *d, size_t n)
+{
+    varint(p, (uint64_t)field << 3 | 2);
+    varint(p, n);
+    put(p, d, n);
+}
+/* ExportTraceServiceRequest{resource_spans{scope_spans{spans{span}}}} around span bytes. */
+static void wrap_span(pb_t *out, const pb_t *span)
+{
+    static pb_t ss, rs;
+    ss.n = rs.n = 0;
+    ld(&ss, 2, span->b, span->n);
+    ld(&rs, 2, ss.b, ss.n);
+    out->n = 0;
+    ld(out, 1, rs.b, rs.n);
+}
+static void good_span(pb_t *s, const char *name)
+{
+    static const uint8_t tid[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    static const uint8_t sid[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    s->n = 0;
+    ld(s, 1, tid, 16);
+    ld(s, 2, sid, 8);
+    ld(s, 5, name, strlen(name));
+}
+
+static const ProtobufCMessageDescriptor *TD(void) { return vg_otlp_request_descriptor(VG_SIG_TRACES); }
+
+static int check(const pb_t *p, char *err)
+{
+    size_t mem;
+    return otlp_pb_check(TD(), p->b, p->n, &mem, err, 256);
+}
+
+/* ---- framing ------------------------------------------------------------------ */
+
+static void test_frame(void **state)
+{
+    (void)state;
+    uint8_t buf[64];
+    char err[256];
+    int comp;
+    const uint8_t *m;
+    size_t ml;
+    otlp_grpc_frame_header(buf, 0, 3);
+    memcpy(buf + 5, "abc", 3);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 8, 100, &comp, &m, &ml, err, sizeof err), 0);
+    assert_int_equal(comp, 0);
+    assert_int_equal(ml, 3);
+    assert_ptr_equal(m, buf + 5);
+    /* compressed flag */
+    otlp_grpc_frame_header(buf, 1, 3);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 8, 100, &comp, &m, &ml, err, sizeof err), 0);
+    assert_int_equal(comp, 1);
+    /* empty message is fine */
+    otlp_grpc_frame_header(buf, 0, 0);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 5, 100, &comp, &m, &ml, err, sizeof err), 0);
+    assert_int_equal(ml, 0);
+    /* no message at all */
+    assert_int_equal(otlp_grpc_frame_parse(buf, 0, 100, &comp, &m, &ml, err, sizeof err), VG_EPARSE);
+    assert_non_null(strstr(err, "no request message"));
+    /* truncated header */
+    assert_int_equal(otlp_grpc_frame_parse(buf, 4, 100, &comp, &m, &ml, err, sizeof err), VG_EPARSE);
+    assert_non_null(strstr(err, "truncated gRPC message header"));
+    /* length prefix larger than the body */
+    otlp_grpc_frame_header(buf, 0, 50);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 8, 100, &comp, &m, &ml, err, sizeof err), VG_EPARSE);
+    assert_string_equal(err, "gRPC length prefix says 50 bytes but the request ended after 3");
+    /* over the limit: refused on the declared length */
+    otlp_grpc_frame_header(buf, 0, 101);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 8, 100, &comp, &m, &ml, err, sizeof err), VG_ETOOBIG);
+    assert_non_null(strstr(err, "larger than max_recv_msg_size"));
+    /* trailing bytes: a second message */
+    otlp_grpc_frame_header(buf, 0, 1);
+    assert_int_equal(otlp_grpc_frame_parse(buf, 12, 100, &comp, &m, &ml, err, sizeof err), VG_EPARSE);
+    assert_non_null(strstr(err, "more than one message"));
+    /* bad flag byte */
+    buf[0] = 2;
+    assert_int_equal(otlp_grpc_frame_parse(buf, 8, 100, &comp, &m, &ml, err, sizeof err), VG_EPARSE);
+    assert_non_null(strstr(err, "flag byte"));
+    size_t l;
+    assert_int_equal(otlp_grpc_frame_peek(buf, 8, &l), VG_EPARSE);
+    assert_int_equal(otlp_grpc_frame_peek(buf, 4, &l), 1);
+    /* big-endian, independent of the host */
+    otlp_grpc_frame_header(buf, 0, 0x01020304);
+    assert_memory_equal(buf, "\x00\x01\x02\x03\x04", 5);
+    assert_int_equal(otlp_grpc_frame_peek(buf, 5, &l), 0);
+    assert_int_equal(l, 0x01020304);
+}
+
+/* ---- decompression ---------------------------------------------------------------- */
+
+static uint8_t *gz(const void *in, size_t len, int wbits, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, wbits, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = deflateBound(&z, (uLong)len) + 64;
+    uint8_t *out = malloc(cap);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    *outlen = z.total_out;
+    deflateEnd(&z);
+    return out;
+}
+
+static void test_decompress_roundtrip(void **state)
+{
+    (void)state;
+    char text[5000];
+    for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('a' + i % 23);
+    char err[256];
+    uint8_t *out;
+    size_t outlen, zl;
+    for (int wbits = 0; wbits < 2; wbits++) {
+        uint8_t *z = gz(text, sizeof text, wbits ? 15 : 31, &zl); /* zlib (deflate) or gzip */
+        otlp_comp_t c = wbits ? OTLP_COMP_DEFLATE : OTLP_COMP_GZIP;
+        assert_int_equal(otlp_decompress(c, z, zl, sizeof text, &out, &outlen, NULL, err, sizeof err), 0);
+        assert_int_equal(outlen, sizeof text);
+        assert_memory_equal(out, text, sizeof text);
+        vg_free(out);
+        /* exactly at the limit passes, one byte less is over */
+        assert_int_equal(otlp_decompress(c, z, zl, sizeof text - 1, &out, &outlen, NULL, err, sizeof err),
+                         VG_ETOOBIG);
+        assert_null(out);
+        /* truncated */
+        assert_int_equal(otlp_decompress(c, z, zl - 6, sizeof text, &out, &outlen, NULL, err, sizeof err),
+                         VG_EPARSE);
+        assert_non_null(strstr(err, "truncated"));
+        /* corrupt */
+        uint8_t *bad = malloc(zl);
+        memcpy(bad, z, zl);
+        bad[0] ^= 0x5a; /* header */
+        assert_int_equal(otlp_decompress(c, bad, zl, sizeof text, &out, &outlen, NULL, err, sizeof err),
+                         VG_EPARSE);
+        assert_non_null(strstr(err, "corrupt"));
+        memcpy(bad, z, zl);
+        bad[zl - 1] ^= 0x5a; /* checksum */
+        assert_int_equal(otlp_decompress(c, bad, zl, sizeof text, &out, &outlen, NULL, err, sizeof err),
+                         VG_EPARSE);
+        free(bad);
+        free(z);
+    }
+    /* two gzip members back to back are one body */
+    uint8_t *a = gz("hello ", 6, 31, &zl);
+    size_t bl;
+    uint8_t *b = gz("world", 5, 31, &bl);
+    uint8_t *ab = malloc(zl + bl + 3);
+    memcpy(ab, a, zl);
+    memcpy(ab + zl, b, bl);
+    assert_int_equal(otlp_decompress(OTLP_COMP_GZIP, ab, zl + bl, 100, &out, &outlen, NULL, err, sizeof err), 0);
+    assert_int_equal(outlen, 11);
+    assert_memory_equal(out, "hello world", 11);
+    vg_free(out);
+    /* trailing garbage */
+    memcpy(ab + zl, "xyz", 3);
+    assert_int_equal(otlp_decompress(OTLP_COMP_GZIP, ab, zl + 3, 100, &out, &outlen, NULL, err, sizeof err),
+                     VG_EPARSE);
+    assert_non_null(strstr(err, "after the end"));
+    free(a);
+    free(b);
+    free(ab);
+    /* zstd */
+    size_t zc = ZSTD_compressBound(sizeof text);
+    uint8_t *zs = malloc(zc);
+    size_t zn = ZSTD_compress(zs, zc, text, sizeof text, 3);
+    assert_false(ZSTD_isError(zn));
+    assert_int_equal(otlp_decompress(OTLP_COMP_ZSTD, zs, zn, sizeof text, &out, &outlen, NULL, err, sizeof err), 0);
+    assert_memory_equal(out, text, sizeof text);
+    vg_free(out);
+    assert_int_equal(otlp_decompress(OTLP_COMP_ZSTD, zs, zn - 3, sizeof text, &out, &outlen, NULL, err, sizeof err),
+                     VG_EPARSE);
+    assert_int_equal(otlp_decompress(OTLP_COMP_ZSTD, zs, zn, 100, &out, &outlen, NULL, err, sizeof err), VG_ETOOBIG);
+    free(zs);
+    /* identity: the input itself, checked against the limit */
+    assert_int_equal(otlp_decompress(OTLP_COMP_NONE, (const uint8_t *)"abc", 3, 3, &out, &outlen, NULL, err,
+                                     sizeof err), 0);
+    assert_null(out);
+    assert_int_equal(outlen, 3);
+    assert_int_equal(otlp_decompress(OTLP_COMP_NONE, (const uint8_t *)"abc", 3, 2, &out, &outlen, NULL, err,
+                                     sizeof err), VG_ETOOBIG);
+    /* empty compressed body */
+    assert_int_equal(otlp_decompress(OTLP_COMP_GZIP, NULL, 0, 2, &out, &outlen, NULL, err, sizeof err), VG_EPARSE);
+    otlp_comp_t c;
+    assert_int_equal(otlp_comp_parse("GZIP", &c), 0);
+    assert_int_equal(c, OTLP_COMP_GZIP);
+    assert_int_equal(otlp_comp_parse("", &c), 0);
+    assert_int_equal(c, OTLP_COMP_NONE);
+    assert_int_equal(otlp_comp_parse("br", &c), VG_EUNSUPPORTED);
+}
+
+/* A gzip bomb: 256 MiB of zeros in about 256 KiB. With a 4 MiB limit it must
+ * be refused having allocated no more than the limit (+1 byte to notice). */
+static void test_gzip_bomb(void **state)
+{
+    (void)state;
+    const size_t plain = 256u << 20, limit = 4u << 20;
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 9, Z_DEFLATED, 31, 9, Z_DEFAULT_STRATEGY), Z_OK);
+    size_t cap = plain / 512, n = 0;
+    uint8_t *bomb = malloc(cap);
+    static uint8_t zeros[1 << 16];
+    for (size_t fed = 0; fed < plain; fed += sizeof zeros) {
+        z.next_in = zeros;
+        z.avail_in = sizeof zeros;
+        int flush = fed + sizeof zeros >= plain ? Z_FINISH : Z_NO_FLUSH;
+        do {
+            z.next_out = bomb + n;
+            z.avail_out = (uInt)(cap - n);
+            deflate(&z, flush);
+            n = cap - z.avail_out;
+        } while (z.avail_in);
+    }
+    deflateEnd(&z);
+    assert_true(n < plain / 500);
+    char err[256];
+    uint8_t *out;
+    size_t outlen;
+    otlp_decomp_stats_t st = { 0 };
+    assert_int_equal(otlp_decompress(OTLP_COMP_GZIP, bomb, n, limit, &out, &outlen, &st, err, sizeof err),
+                     VG_ETOOBIG);
+    assert_null(out);
+    assert_true(st.peak_alloc <= limit + 1);
+    assert_non_null(strstr(err, "decompresses to more than the limit"));
+    free(bomb);
+
+    /* the same with zstd */
+    size_t zc = ZSTD_compressBound(64u << 20);
+    uint8_t *big = calloc(1, 64u << 20), *zs = malloc(zc);
+    size_t zn = ZSTD_compress(zs, zc, big, 64u << 20, 19);
+    assert_false(ZSTD_isError(zn));
+    memset(&st, 0, sizeof st);
+    assert_int_equal(otlp_decompress(OTLP_COMP_ZSTD, zs, zn, limit, &out, &outlen, &st, err, sizeof err),
+                     VG_ETOOBIG);
+    assert_true(st.peak_alloc <= limit + 1);
+    free(big);
+    free(zs);
+}
+
+static void test_decompress_out_of_memory(void **state)
+{
+    (void)state;
+    char text[3000];
+    memset(text, 'q', sizeof text);
+    size_t zl;
+    uint8_t *z = gz(text, sizeof text, 31, &zl);
+    char err[256];
+    for (long n = 1; n < 12; n++) {
+        uint8_t *out = NULL;
+        size_t outlen;
+        vg_mem_fail_after(n);
+        int rc = otlp_decompress(OTLP_COMP_GZIP, z, zl, sizeof text, &out, &outlen, NULL, err, sizeof err);
+        vg_mem_fail_reset();
+        assert_true(rc == 0 || rc == VG_ENOMEM);
+        if (rc == 0) assert_memory_equal(out, text, sizeof text);
+        vg_free(out);
+    }
+    free(z);
+}
+
+/* ---- protobuf pre-check ------------------------------------------------------------- */
+
+static void test_pb_good(void **state)
+{
+    (void)state;
+    pb_t span, req;
+    char err[256];
+    good_span(&span, "checkout");
+    /* unknown fields and a packed repeated field elsewhere are fine */
+    varint(&span, (uint64_t)99 << 3 | 0);
+    varint(&span, 7);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), 0);
+    vg_arena_t *a = vg_arena_new();
+    ProtobufCMessage *m;
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err), 0);
+    const vg_traces_req_t *t = (const vg_traces_req_t *)m;
+    assert_int_equal(t->n_resource_spans, 1);
+    assert_string_equal(t->resource_spans[0]->scope_spans[0]->spans[0]->name, "checkout");
+    assert_int_equal(vg_otlp_count_items(VG_SIG_TRACES, m), 1);
+    vg_arena_destroy(a);
+    /* an empty request is valid */
+    a = vg_arena_new();
+    assert_int_equal(otlp_decode_request(VG_SIG_LOGS, OTLP_ENC_PROTO, NULL, 0, a, &m, err, sizeof err), 0);
+    vg_arena_destroy(a);
+}
+
+static void test_pb_bad(void **state)
+{
+    (void)state;
+    pb_t span, req;
+    char err[256];
+
+    /* truncated: cut the request at every byte; never accepted */
+    good_span(&span, "checkout");
+    wrap_span(&req, &span);
+    pb_t cut = req;
+    for (size_t n = 1; n < req.n; n++) {
+        cut.n = n;
+        assert_int_equal(check(&cut, err), VG_EPARSE);
+        assert_non_null(strstr(err, "truncated"));
+    }
+
+    /* a length prefix larger than what is left */
+    span.n = 0;
+    varint(&span, 5 << 3 | 2);
+    varint(&span, 200);
+    put(&span, "abc", 3);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].name: length 200 exceeds the 3 bytes left "
+                             "(truncated protobuf)");
+
+    /* wrong wire type: name (string) sent as a varint */
+    span.n = 0;
+    varint(&span, 5 << 3 | 0);
+    varint(&span, 42);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].name: wire type 0, expected 2");
+
+    /* wrong wire type at the top: resource_spans as fixed32 */
+    req.n = 0;
+    varint(&req, 1 << 3 | 5);
+    put(&req, "abcd", 4);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0]: wire type 5, expected 2");
+
+    /* groups and invalid wire types */
+    req.n = 0;
+    varint(&req, 1 << 3 | 3);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_non_null(strstr(err, "unsupported wire type 3"));
+    req.n = 0;
+    varint(&req, 0);
+    varint(&req, 1);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_non_null(strstr(err, "invalid field number 0"));
+
+    /* invalid UTF-8 in the span name */
+    good_span(&span, "ok");
+    ld(&span, 5, "bad\xc3(", 5);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].name: invalid UTF-8 in string (at byte 3)");
+    /* overlong encoding and surrogates are invalid too */
+    const char *bad[] = { "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\x80" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        good_span(&span, "ok");
+        ld(&span, 5, bad[i], strlen(bad[i]));
+        wrap_span(&req, &span);
+        assert_int_equal(check(&req, err), VG_EPARSE);
+    }
+    /* valid multi-byte text passes */
+    good_span(&span, "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80");
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), 0);
+    /* NUL inside a string: the C structs could not carry it */
+    good_span(&span, "ok");
+    ld(&span, 5, "a\0b", 3);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_non_null(strstr(err, "NUL"));
+
+    /* ids of the wrong length */
+    span.n = 0;
+    ld(&span, 1, "0123456789abcde", 15);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].trace_id: expected 16 bytes or none (got 15)");
+    span.n = 0;
+    ld(&span, 4, "012345678", 9);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_non_null(strstr(err, "parent_span_id: expected 8 bytes"));
+
+    /* index in the path: the third span is the bad one */
+    pb_t ss, rs;
+    ss.n = rs.n = 0;
+    good_span(&span, "a");
+    ld(&ss, 2, span.b, span.n);
+    ld(&ss, 2, span.b, span.n);
+    span.n = 0;
+    ld(&span, 2, "1234", 4);
+    ld(&ss, 2, span.b, span.n);
+    ld(&rs, 2, ss.b, ss.n);
+    req.n = 0;
+    ld(&req, 1, rs.b, rs.n);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[2].span_id: expected 8 bytes or none (got 4)");
+
+    /* a malformed varint (11 bytes) */
+    req.n = 0;
+    varint(&req, 1 << 3 | 0);
+    put(&req, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+}
+
+/* AnyValue{kvlist_value{values{key, value: AnyValue{...}}}} nested `depth` times. */
+static void nested_any(pb_t *out, int depth)
+{
+    static pb_t a, b;
+    a.n = 0;
+    ld(&a, 1, "leaf", 4); /* string_value */
+    for (int i = 1; i < depth; i++) {
+        pb_t *kv = &b;
+        kv->n = 0;
+        ld(kv, 1, "k", 1);
+        ld(kv, 2, a.b, a.n);
+        static pb_t list;
+        list.n = 0;
+        ld(&list, 1, kv->b, kv->n);
+        a.n = 0;
+        ld(&a, 6, list.b, list.n); /* kvlist_value */
+    }
+    /* span attribute: KeyValue{key, value} */
+    pb_t kv;
+    kv.n = 0;
+    ld(&kv, 1, "attr", 4);
+    ld(&kv, 2, a.b, a.n);
+    pb_t span;
+    good_span(&span, "deep");
+    ld(&span, 9, kv.b, kv.n);
+    wrap_span(out, &span);
+}
+
+static void test_pb_nesting(void **state)
+{
+    (void)state;
+    pb_t req;
+    char err[256];
+    nested_any(&req, VG_OTLP_JSON_MAX_DEPTH);
+    assert_int_equal(check(&req, err), 0);
+    vg_arena_t *a = vg_arena_new();
+    ProtobufCMessage *m;
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err), 0);
+    vg_arena_destroy(a);
+    nested_any(&req, VG_OTLP_JSON_MAX_DEPTH + 1);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_non_null(strstr(err, "AnyValue nested deeper than 64 levels"));
+}
+
+/* Many tiny elements unpack into much more memory than their size: refused
+ * before unpacking. */
+static void test_pb_amplification(void **state)
+{
+    (void)state;
+    size_t n = 200000;
+    uint8_t *body = malloc(n * 2 + 16);
+    /* ScopeSpans with n empty spans: each is 2 bytes (tag, length 0) */
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) { body[o++] = 2 << 3 | 2; body[o++] = 0; }
+    pb_t *rs = malloc(sizeof *rs), *req = malloc(sizeof *req);
+    /* hand-assemble: ResourceSpans{scope_spans: <body>} then the request */
+    uint8_t *msg = malloc(o + 64);
+    size_t m = 0;
+    /* ResourceSpans field 2, length o */
+    msg[m++] = 2 << 3 | 2;
+    uint64_t v = o;
+    while (v >= 0x80) { msg[m++] = (uint8_t)(v | 0x80); v >>= 7; }
+    msg[m++] = (uint8_t)v;
+    memcpy(msg + m, body, o);
+    m += o;
+    uint8_t *top = malloc(m + 16);
+    size_t t = 0;
+    top[t++] = 1 << 3 | 2;
+    v = m;
+    while (v >= 0x80) { top[t++] = (uint8_t)(v | 0x80); v >>= 7; }
+    top[t++] = (uint8_t)v;
+    memcpy(top + t, msg, m);
+    t += m;
+    size_t mem;
+    char err[256];
+    assert_int_equal(otlp_pb_check(TD(), top, t, &mem, err, sizeof err), 0);
+    assert_true(mem > (size_t)OTLP_DECODE_AMPLIFICATION * t);
+    vg_arena_t *a = vg_arena_new();
+    ProtobufCMessage *out;
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, top, t, a, &out, err, sizeof err),
+                     VG_ETOOBIG);
+    assert_non_null(strstr(err, "of memory once decoded"));
+    /* nothing of that size was allocated */
+    assert_true(vg_arena_bytes(a) < (size_t)OTLP_DECODE_AMPLIFICATION * t);
+    vg_arena_destroy(a);
+    free(body);
+    free(msg);
+    free(top);
+    free(rs);
+    free(req);
+}
+
+/* The estimate is an upper bound of what protobuf-c allocates, for real data. */
+static void test_pb_estimate_bounds_unpack(void **state)
+{
+    (void)state;
+    const char *src = getenv("VIGIL_SRC");
+    const char *files[VG_SIG_COUNT] = { "traces.jsonl", "metrics.jsonl", "logs.jsonl" };
+    for (int s = 0; s < VG_SIG_COUNT; s++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/data/otlp/%s", src ? src : "../..", files[s]);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        while ((len = getline(&line, &cap, f)) > 1) {
+            vg_arena_t *a = vg_arena_new();
+            ProtobufCMessage *m;
+            char err[256];
+            assert_int_equal(vg_otlp_json_decode((vg_signal_t)s, line, (size_t)len, a, &m, err, sizeof err), 0);
+            size_t packed = protobuf_c_message_get_packed_size(m);
+            uint8_t *buf = malloc(packed + 1);
+            protobuf_c_message_pack(m, buf);
+            size_t mem;
+            assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, err, sizeof err), 0);
+            vg_arena_t *b = vg_arena_new();
+            ProtobufCMessage *m2;
+            assert_int_equal(otlp_decode_request((vg_signal_t)s, OTLP_ENC_PROTO, buf, packed, b, &m2, err,
+                                                 sizeof err), 0);
+            assert_int_equal(vg_otlp_count_items((vg_signal_t)s, m2), vg_otlp_count_items((vg_signal_t)s, m));
+            assert_true(mem <= (size_t)OTLP_DECODE_AMPLIFICATION * packed + OTLP_DECODE_SLACK);
+            free(buf);
+            vg_arena_destroy(a);
+            vg_arena_destroy(b);
+        }
+        free(line);
+        fclose(f);
+    }
+}
+
+static void test_json_errors(void **state)
+{
+    (void)state;
+    vg_arena_t *a = vg_arena_new();
+    ProtobufCMessage *m;
+    char err[256];
+    const char *bad_hex = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"zz\"}]}]}]}";
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_JSON, (const uint8_t *)bad_hex, strlen(bad_hex), a,
+                                         &m, err, sizeof err), VG_EPARSE);
+    assert_non_null(strstr(err, "invalid OTLP/JSON"));
+    assert_non_null(strstr(err, "traceId"));
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_JSON, (const uint8_t *)"{", 1, a, &m, err,
+                                         sizeof err), VG_EPARSE);
+    vg_arena_destroy(a);
+}
+
+static void test_decode_out_of_memory(void **state)
+{
+    (void)state;
+    pb_t span, req;
+    good_span(&span, "oom");
+    wrap_span(&req, &span);
+    char err[256];
+    for (long n = 1; n < 20; n++) {
+        vg_arena_t *a = vg_arena_new();
+        if (!a) continue;
+        ProtobufCMessage *m;
+        vg_mem_fail_after(n);
+        int rc = otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err);
+        vg_mem_fail_reset();
+        assert_true(rc == 0 || rc == VG_ENOMEM);
+        vg_arena_destroy(a);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_frame),
+        cmocka_unit_test(test_decompress_roundtrip),
+        cmocka_unit_test(test_gzip_bomb),
+        cmocka_unit_test(test_decompress_out_of_memory),
+        cmocka_unit_test(test_pb_good),
+        cmocka_unit_test(test_pb_bad),
+        cmocka_unit_test(test_pb_nesting),
+        cmocka_unit_test(test_pb_amplification),
+        cmocka_unit_test(test_pb_estimate_bounds_unpack),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_decode_out_of_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
