@@ -729,6 +729,13 @@ static int on_container(void *ud, const char *path, const vg_cg_ident_t *id)
     s->now = core->clock(core->clock_ud);
     res->read_errors += st->read_errors;
     res->io_devices_dropped += st->io_dropped;
+    if (st->present == 0 && st->read_errors) {
+        /* nothing readable at all (e.g. a directory without search permission):
+         * skipped like an unopenable one rather than reported empty */
+        if (e)
+            e->gen = core->gen;
+        return 0;
+    }
     if (!e) {
         if (!(e = entry_new(core, path, h)))
             return VG_ENOMEM;
