@@ -26,6 +26,14 @@ void vg_anom_config_default(vg_anom_config_t *c)
     c->suppress = 200;
     c->alarm_level = 0.5;
     c->gap_factor = 10.0;
+    c->season_bins = 48;
+    c->season_alpha = 0.2;
+    c->season_days = 3;
+    c->season_gate = 0.8;
+    c->season_z = 6;
+    c->season_z1 = 12;
+    c->season_quiet = 2;
+    c->season_quiet_factor = 0.6;
 }
 
 int vg_anom_config_set(vg_anom_config_t *c, const char *name, double v)
@@ -47,7 +55,9 @@ int vg_anom_config_set(vg_anom_config_t *c, const char *name, double v)
     U32(suppress, 0, 1e9)
     DBL(soft, 1) DBL(decay_every, 1e9) DBL(level_alpha, 1) DBL(scale_alpha, 1) DBL(spatial_tol, 1e3)
     DBL(long_alpha, 1) DBL(min_sigma, 1) DBL(w_novel, 1) DBL(w_resid, 1) DBL(w_res2, 1) DBL(alarm_level, 1)
-    DBL(gap_factor, 1e9)
+    DBL(gap_factor, 1e9) U32(season_bins, 0, VG_ANOM_SEASON_BINS) U32(hash_seed, 0, 1e9) DBL(season_alpha, 1) DBL(season_days, 1e6)
+    DBL(season_gate, 1e3) DBL(season_z, 1e6) DBL(season_z1, 1e6)
+    DBL(season_quiet, 1e6) DBL(season_quiet_factor, 1)
 #undef U32
 #undef DBL
     return VG_ENOTFOUND;
@@ -128,6 +138,8 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     if (s->n == 0) {
         s->vmin = s->vmax = s->level = value;
         s->scale = 0;
+        s->first_ts = ts_ns;
+        s->gmean = value;
     }
 
     /* ---- expected range (before this point) */
@@ -175,10 +187,10 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
             for (uint32_t o = 1; o <= 2; o++) {
                 if (s->ctx_fill < o) break;
                 int32_t cx[2] = {s->ctx[g][0], s->ctx[g][1]};
-                uint32_t sl = slot_of(o + 4 * g, cx, q, o);
+                uint32_t sl = slot_of(o + 4 * g + 17 * c->hash_seed, cx, q, o);
                 double u = s->counts[sl] ? 0.0 : 1.0;
                 if (u > 0 && c->soft > 0) {
-                    if (s->counts[slot_of(o + 4 * g, cx, q - 1, o)] || s->counts[slot_of(o + 4 * g, cx, q + 1, o)])
+                    if (s->counts[slot_of(o + 4 * g + 17 * c->hash_seed, cx, q - 1, o)] || s->counts[slot_of(o + 4 * g + 17 * c->hash_seed, cx, q + 1, o)])
                         u = 1.0 - c->soft;
                 }
                 nsum += u;
@@ -246,6 +258,36 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     }
     if (warm && r.spatial) score = 1.0;
 
+    /* ---- seasonal profile: value against the same time of day on past days */
+    uint32_t sb = c->season_bins;
+    int bin = -1;
+    double se = 0;
+    if (sb > 0 && sb <= VG_ANOM_SEASON_BINS) {
+        int64_t day = 86400LL * 1000000000LL;
+        int64_t tod = ts_ns % day;
+        if (tod < 0) tod += day;
+        bin = (int)((double)tod / (double)day * sb);
+        if (bin >= (int)sb) bin = (int)sb - 1;
+        if (s->s_cnt[bin]) {
+            se = value - s->s_mean[bin];
+            double ddev = s->s_dev[bin];
+            double fl = 0.02 * range;
+            if (ddev < fl) ddev = fl;
+            if (ddev <= 0) ddev = 1e-12;
+            double zs = fabs(se) / (1.2533 * ddev);
+            int ok = warm && s->s_cnt[bin] >= 3 && (double)(ts_ns - s->first_ts) >= c->season_days * (double)day &&
+                     s->svar < c->season_gate * c->season_gate * s->gvar;
+            /* the profile explains this series and the value fits it: a
+             * likelihood alarm (a novel value sequence) is weaker evidence */
+            if (ok && zs < c->season_quiet && score < 1.0) score *= c->season_quiet_factor;
+            if (ok && zs > c->season_z) {
+                double ss = 0.5 + 0.5 * clampd((zs - c->season_z) / (c->season_z1 - c->season_z + 1e-9), 0, 1);
+                r.seasonal = ss;
+                if (ss > score) score = ss;
+            }
+        }
+    }
+
     /* ---- suppression: after an alarm, scores ramp back up linearly over
      * `suppress` points, so one incident raises one alarm, not a burst */
     if (warm) {
@@ -264,6 +306,31 @@ double vg_anom_update(vg_anom_series_t *s, int64_t ts_ns, double value, vg_anom_
     double res = value - s->level;
     s->scale += alpha_dt(c->scale_alpha, ratio) * (fabs(res) - s->scale);
     s->level += alpha_dt(c->level_alpha, ratio) * res;
+    {
+        double ga = s->n < 500 ? 1.0 / (double)(s->n + 1) : 0.002;
+        double gd = value - s->gmean;
+        s->gmean += ga * gd;
+        s->gvar += ga * (gd * gd - s->gvar);
+    }
+    if (bin >= 0) {
+        if (s->s_cnt[bin] == 0) {
+            s->s_mean[bin] = (float)value;
+            s->s_dev[bin] = 0;
+        } else {
+            double ga = s->n < 500 ? 1.0 / (double)(s->n + 1) : 0.002;
+            s->svar += ga * (se * se - s->svar);
+            /* season_alpha is the weight of one day's visit to the bin,
+             * spread over the points that fall in it (first order in
+             * -ln(1 - alpha) per point; exact enough and cheap) */
+            double bin_ns = 86400e9 / (double)sb;
+            double per = s->dt_typ > 0 && s->dt_typ < bin_ns ? s->dt_typ / bin_ns : 1.0;
+            double a = -log1p(-clampd(c->season_alpha, 0.0, 0.999)) * per;
+            if (a > c->season_alpha) a = c->season_alpha;
+            s->s_dev[bin] += (float)(a * (fabs(se) - s->s_dev[bin]));
+            s->s_mean[bin] += (float)(a * se);
+        }
+        if (s->s_cnt[bin] < 255) s->s_cnt[bin]++;
+    }
     s->n++;
 
     if (out) *out = r;

@@ -12,7 +12,10 @@
  *      of the range seen so far);
  *   2. an anomaly-likelihood layer: the tail probability of the short-term
  *      mean of the raw scores against their long-run distribution;
- *   3. post-detection suppression so one incident gives one alarm.
+ *   3. a time-of-day profile (48 half-hour bins of the UTC day): on series
+ *      the profile explains, a value far from its bin is an alarm (a missing
+ *      daily plateau) and a likelihood alarm on a value that fits it is damped;
+ *   4. post-detection suppression so one incident gives one alarm.
  *
  * Time: the engine learns the typical sampling interval; a gap (no point for
  * many intervals) restarts the short-term context without forgetting the
@@ -55,6 +58,17 @@ typedef struct vg_anom_config {
     uint32_t suppress;     /* points over which scores ramp back up after an alarm: 200 */
     double alarm_level;    /* score at/above which an alarm starts the suppression: 0.5 */
     double gap_factor;     /* dt > gap_factor * typical interval = a gap: 10 */
+    uint32_t hash_seed;    /* salt of the context hash; only for robustness checks (the NAB
+                            * score must not hinge on which contexts collide): 0 */
+    /* seasonal (time-of-day) profile: a downsampled copy of "a usual day" */
+    uint32_t season_bins;  /* bins per UTC day (0 = off, <= VG_ANOM_SEASON_BINS): 48 (30 min) */
+    double season_alpha;   /* EW weight of one day in a bin's mean and mean |deviation|: 0.2 */
+    double season_days;    /* days since the first point before the profile is used: 3 */
+    double season_gate;    /* used only while RMS(value - profile) < gate * std-dev(value): 0.8 */
+    double season_z;       /* |value - profile| / bin sigma at which the score reaches 0.5: 6 */
+    double season_z1;      /* ... and 1: 12 */
+    double season_quiet;   /* bin z below which the value fits the profile: 2 */
+    double season_quiet_factor; /* likelihood score multiplied by this when it fits: 0.6 */
 } vg_anom_config_t;
 
 void vg_anom_config_default(vg_anom_config_t *c);
@@ -71,11 +85,13 @@ typedef struct vg_anom_result {
     int valid;       /* 0: value was NaN/Inf and was ignored */
     int warm;        /* 1 once the warm-up is over */
     int spatial;     /* 1: value outside the range seen so far */
+    double seasonal; /* seasonal (time-of-day) surprise score of this point, 0..1 */
 } vg_anom_result_t;
 
 #define VG_ANOM_GRIDS 4
 #define VG_ANOM_CTX_SLOTS 1024 /* hashed context counts per series (uint8 each) */
 #define VG_ANOM_RING 32       /* max short_window */
+#define VG_ANOM_SEASON_BINS 48 /* max season_bins */
 
 /* Per-series state. Plain data: caller-allocated (or owned by an engine),
  * fixed size (see vg_anom_series_bytes()), no pointers except the config. */
@@ -97,6 +113,11 @@ typedef struct vg_anom_series {
     uint32_t since_alarm; /* points since the last alarm */
     uint32_t decay_count;
     uint32_t lik_n;       /* samples in the long-run distribution */
+    int64_t first_ts;     /* ns, timestamp of the first point */
+    double gmean, gvar;   /* long-run mean and variance of the value */
+    double svar;          /* long-run mean square of value - profile (seasonal residual) */
+    float s_mean[VG_ANOM_SEASON_BINS], s_dev[VG_ANOM_SEASON_BINS];
+    uint8_t s_cnt[VG_ANOM_SEASON_BINS];
     uint8_t counts[VG_ANOM_CTX_SLOTS]; /* hashed context counts, saturating */
 } vg_anom_series_t;
 

@@ -231,6 +231,48 @@ static void test_gaps_irregular(void **st)
     assert_true(vg_anom_update(&s, ts, 300.0, NULL) >= 0.99);
 }
 
+/* A daily pattern (a plateau of 80 from 09:00 to 17:00 UTC, 20 otherwise,
+ * noise sd 2, 5-minute points): days that follow the pattern raise no alarm;
+ * a day whose plateau is missing (all values inside the range seen, and a
+ * value sequence seen every night) is caught by the time-of-day profile
+ * early in the missing plateau. With the profile off, it is not. */
+static double daily(int i, int missing_day, rng_t *r)
+{
+    int day = i / 288, slot = i % 288; /* T0 is midnight UTC */
+    int plateau = slot >= 108 && slot < 204 && day != missing_day;
+    return (plateau ? 80.0 : 20.0) + 2.0 * gauss(r);
+}
+
+static int seasonal_run(const vg_anom_config_t *c, int *quiet_alarms)
+{
+    rng_t r = {77};
+    vg_anom_series_t s;
+    vg_anom_series_init(&s, c);
+    int first = -1;
+    *quiet_alarms = 0;
+    for (int i = 0; i < 12 * 288; i++) {
+        vg_anom_result_t res;
+        double sc = vg_anom_update(&s, T0 + i * MIN5, daily(i, 10, &r), &res);
+        if (i >= 5 * 288 && i < 10 * 288) *quiet_alarms += sc >= 0.5;
+        if (i >= 10 * 288 + 108 && i < 10 * 288 + 204 && sc >= 0.5 && first < 0) first = i - (10 * 288 + 108);
+    }
+    return first;
+}
+
+static void test_seasonal_missing_plateau(void **st)
+{
+    (void)st;
+    vg_anom_config_t c = cfg_default();
+    int quiet;
+    int at = seasonal_run(&c, &quiet);
+    assert_int_equal(quiet, 0);
+    assert_true(at >= 0 && at < 12); /* within an hour of the missing rise */
+    c.season_bins = 0;
+    assert_int_equal(seasonal_run(&c, &quiet), -1);
+    /* the profile is bounded: the per-series state stays under 2 KiB */
+    assert_true(sizeof(vg_anom_series_t) < 2048);
+}
+
 /* ---- engine with a cap ------------------------------------------------- */
 
 static void test_engine_lru(void **st)
@@ -473,7 +515,8 @@ int main(void)
         cmocka_unit_test(test_noise_quiet),    cmocka_unit_test(test_spike),
         cmocka_unit_test(test_steps),          cmocka_unit_test(test_drift),
         cmocka_unit_test(test_constant),       cmocka_unit_test(test_nan_inf_ignored),
-        cmocka_unit_test(test_gaps_irregular), cmocka_unit_test(test_engine_lru),
+        cmocka_unit_test(test_gaps_irregular), cmocka_unit_test(test_seasonal_missing_plateau),
+        cmocka_unit_test(test_engine_lru),
         cmocka_unit_test(test_engine_nomem),   cmocka_unit_test(test_cli_errors),
         cmocka_unit_test(test_cli_roundtrip),  cmocka_unit_test(test_parse_ts),
     };
