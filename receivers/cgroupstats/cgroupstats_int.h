@@ -15,6 +15,7 @@
 #include "batch.h"
 #include "cgroup/cgroup.h"
 #include "component.h"
+#include "otlp.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -149,6 +150,73 @@ typedef struct {
     uint64_t duration_ns; /* wall time of the scrape */
     uint64_t cpu_ns;      /* CPU time of the scraping thread */
 } cgs_result_t;
+
+/* ---- shared by the scrape (cgroupstats_scrape.c) and the building
+ * (cgroupstats_build.c) -------------------------------------------------------- */
+
+/* Cumulative counters kept per container. */
+enum {
+    CGS_CNT_CPU_USAGE = 0, CGS_CNT_CPU_USER, CGS_CNT_CPU_SYSTEM,
+    CGS_CNT_PERIODS, CGS_CNT_THROTTLED, CGS_CNT_THROTTLED_TIME,
+    CGS_CNT_OOM, CGS_CNT_OOM_KILL, CGS_CNT_LIMIT_HITS,
+    CGS_CNT_PSI_BASE, /* + 2 * resource + level */
+    CGS_CNT_COUNT = CGS_CNT_PSI_BASE + 6
+};
+
+enum { CGS_IO_RBYTES = 0, CGS_IO_WBYTES, CGS_IO_RIOS, CGS_IO_WIOS, CGS_IO_NCNT };
+
+typedef struct {
+    uint32_t major, minor;
+    uint32_t gen;
+    vg_cg_counter_t c[CGS_IO_NCNT];
+} cgs_iodev_t;
+
+/* One container's state across scrapes. */
+struct cgs_entry {
+    cgs_entry_t *next;
+    uint64_t hash;
+    char *path;
+    uint64_t cg_id;
+    uint64_t created_ns;   /* cgroup creation time; 0 unknown */
+    uint32_t gen;
+    /* limits, cached between reads (VG_CG_READ_LIMITS) */
+    uint64_t lim_present; /* VG_CGS_CPU_LIMIT, MEM_LIMIT, PIDS_LIMIT bits */
+    uint64_t cpu_quota_us, cpu_period_us, mem_limit, pids_limit;
+    uint64_t lim_read_ns;  /* 0: never read */
+    vg_cg_counter_t cnt[CGS_CNT_COUNT];
+    cgs_iodev_t *io;
+    uint32_t nio, capio;
+};
+
+#define CGS_LIMIT_BITS (((uint64_t)1 << VG_CGS_CPU_LIMIT) | ((uint64_t)1 << VG_CGS_MEM_LIMIT) | \
+                    ((uint64_t)1 << VG_CGS_PIDS_LIMIT))
+
+/* Strings every container repeats, copied into the batch's arena once per
+ * batch and shared by all its containers (metric names, descriptions, units,
+ * attribute keys and values): most of a scrape's bytes otherwise. */
+enum {
+    CGS_STR_CONTAINER_ID = 0, CGS_STR_RUNTIME, CGS_STR_POD_UID, CGS_STR_QOS, CGS_STR_UNIT_NAME, CGS_STR_CGROUP_PATH, CGS_STR_HOST_NAME,
+    CGS_STR_HOST_ID, CGS_STR_HOST_NAME_V, CGS_STR_HOST_ID_V, CGS_STR_CPU_MODE, CGS_STR_USER, CGS_STR_SYSTEM, CGS_STR_DIRECTION, CGS_STR_READ,
+    CGS_STR_WRITE, CGS_STR_DEVICE, CGS_STR_LEVEL, CGS_STR_SOME, CGS_STR_FULL, CGS_STR_SCOPE, CGS_STR_VERSION, CGS_STR_COUNT
+};
+
+typedef struct {
+    cgs_core_t *core;
+    vg_batch_t *b;
+    cgs_result_t *res;
+    vg_scope_metrics_t *sm;
+    uint64_t now;
+    size_t seen;   /* containers taken (bounded by max_containers) */
+    size_t points; /* data points built */
+    char *str[CGS_STR_COUNT];
+    char *mname[CGS_M_COUNT], *mdesc[CGS_M_COUNT], *munit[CGS_M_COUNT];
+} cgs_scrape_ctx_t; /* one scrape in progress */
+
+/* Feeds container e's counters with the values in st and appends its
+ * ResourceMetrics to s->b. 0 or VG_ENOMEM (the batch then holds a partial
+ * resource and must be dropped). */
+int cgs_build_container(cgs_scrape_ctx_t *s, cgs_entry_t *e, const char *path, const vg_cg_ident_t *id,
+                        const vg_cg_stats_t *st);
 
 /* Params → a core (takes ownership of p's allocations, also on failure). */
 int cgs_core_new(cgs_params_t *p, cgs_core_t **out);
