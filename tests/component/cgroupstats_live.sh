@@ -67,6 +67,8 @@ cg_cleanup() {
 }
 all_cleanup() { cg_cleanup; vg_cleanup; }
 trap all_cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
 for h in "${HIER[@]}"; do
   mkdir -p "$h$REL" || fail "cannot create $h$REL"
