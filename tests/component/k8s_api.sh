@@ -17,7 +17,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyou
 apiport=$(free_port)
 python3 "$VIGIL_SRC/tests/component/k8s_fakeapi.py" --port "$apiport" --fixtures "$FX" --token s3cret \
   --tls "$T/srv.crt" "$T/srv.key" --page-size 2 >"$T/api.log" 2>&1 &
-VG_PIDS+=("$!")
+apipid=$!
+VG_PIDS+=("$apipid")
 wait_until 10 grep -q listening "$T/api.log" || fail "fake API server did not start"
 api() { curl -fsS -k "https://127.0.0.1:$apiport$1" "${@:2}"; }
 control() { api /_control -H 'Content-Type: application/json' -d "$1" >/dev/null || fail "control $1"; }
@@ -234,4 +235,5 @@ vg_wait_log bad 'HTTP 401' 10 || fail "a 401 was not reported"
 grep -q 'ClusterRole' "$T/bad.log" || fail "the 401 message does not hint at RBAC"
 vg_stop bad
 ok "401 reported with an RBAC hint; the collector kept running and stopped cleanly"
+kill "$apipid" && wait "$apipid" 2>/dev/null || true
 echo "1 passed, 0 failed"

@@ -8,14 +8,10 @@
 # come out with the pod's namespace, name, uid, container name and id.
 . "$VIGIL_SRC/tests/lib.sh"
 CHK="$VIGIL_SRC/tests/component/k8s_check.py"
-CG=/sys/fs/cgroup
+CGH="$VIGIL_SRC/tests/component/k8s_cgroup.py"
 [ "$(id -u)" = 0 ] || skip "needs root to create cgroups"
-HIER=()
-for h in cpu cpuacct memory pids blkio systemd unified; do
-  [ -w "$CG/$h/cgroup.procs" ] && HIER+=("$CG/$h")
-done
-[ ${#HIER[@]} -ge 2 ] || skip "no writable cgroup hierarchies under $CG"
-grep -q "$CG/unified " /proc/mounts || [ -f "$CG/cgroup.controllers" ] || skip "no cgroup v2 tree mounted"
+python3 "$CGH" hier >"$T/hier" || skip "no writable cgroup hierarchy under /sys/fs/cgroup"
+[ "$(wc -l <"$T/hier")" -ge 2 ] || skip "wanted cgroup v1 controllers and the v2 tree, found only $(cat "$T/hier")"
 
 TOP="vigil-k8s-test-$$"
 hexid() { python3 -c 'import secrets; print(secrets.token_hex(32))'; }
@@ -23,40 +19,22 @@ newuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
 UID1=$(newuid); CID1=$(hexid); CID1B=$(hexid)   # pod "web-1" (cgroupfs driver), two containers
 UID2=$(newuid); CID2=$(hexid)                    # pod "job-x" (systemd driver)
 UID3=$(newuid); CID3=$(hexid)                    # in a pod the kubelet folders do not know
-KIDS=()
-k8s_cleanup() {
-  local p h d
-  set +e
-  for p in "${KIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null; done
-  for p in "${KIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
-  for h in "${HIER[@]}"; do
-    [ -d "$h/$TOP" ] || continue
-    # deepest first
-    find "$h/$TOP" -depth -type d | while read -r d; do rmdir "$d" 2>/dev/null || echo "cleanup: cannot remove $d" >&2; done
-  done
-  vg_cleanup
-}
+k8s_cleanup() { python3 "$CGH" rm "$TOP" || echo "cleanup of cgroups $TOP failed" >&2; vg_cleanup; }
 trap k8s_cleanup EXIT
 
-# place_child REL : starts a sleeping child and moves it into REL in every hierarchy; prints its pid
+# place_child REL : a sleeping child in cgroup REL of every hierarchy; prints its pid
 place_child() {
-  local rel=$1 h
-  sleep 300 &
+  python3 "$CGH" exec "$TOP" "$1" sleep 300 >/dev/null 2>&1 &
   local pid=$!
-  KIDS+=("$pid")
-  for h in "${HIER[@]}"; do
-    mkdir -p "$h/$TOP/$rel" || fail "mkdir $h/$TOP/$rel"
-    echo "$pid" >"$h/$TOP/$rel/cgroup.procs" || fail "cannot move $pid into $h/$TOP/$rel"
-  done
+  wait_until 5 grep -q "$1" "/proc/$pid/cgroup" || fail "child not placed in $1"
+  wait_until 5 grep -q '^sleep' "/proc/$pid/comm" || fail "child did not exec"
   echo "$pid"
 }
 UIDS2=${UID2//-/_}
-place_child "kubepods/burstable/pod$UID1/$CID1" >"$T/pid1"
-place_child "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod$UIDS2.slice/cri-containerd-$CID2.scope" >"$T/pid2"
-place_child "kubepods/pod$UID3/$CID3" >"$T/pid3"
-PID1=$(cat "$T/pid1"); PID2=$(cat "$T/pid2"); PID3=$(cat "$T/pid3")
-grep -q "pod$UID1/$CID1" "/proc/$PID1/cgroup" || fail "child 1 is not in its cgroup"
-grep -q "0::/$TOP/kubepods.slice" "/proc/$PID2/cgroup" || grep -q "$CID2" "/proc/$PID2/cgroup" || fail "child 2 not placed"
+PID1=$(place_child "kubepods/burstable/pod$UID1/$CID1")
+PID2=$(place_child "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod$UIDS2.slice/cri-containerd-$CID2.scope")
+PID3=$(place_child "kubepods/pod$UID3/$CID3")
+[ "$(grep -c "pod$UID1/$CID1" "/proc/$PID1/cgroup")" -ge 2 ] || fail "child 1 is not in a v1 and the v2 cgroup"
 
 # the kubelet's log layout
 mkdir -p "$T/pods/shop_web-1_$UID1/web" "$T/pods/shop_web-1_$UID1/istio-proxy" "$T/pods/ops_job-x_$UID2/run" "$T/containers"
