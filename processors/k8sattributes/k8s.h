@@ -356,4 +356,11 @@ int vg_k8s_conn_pid(k8s_conn_t *c, int pid, int64_t now_ms, k8s_peer_ident_t *ou
 const k8s_conn_stats_t *vg_k8s_conn_stats(const k8s_conn_t *c);
 bool vg_k8s_is_loopback(int family, const char *addr);
 
+/* ---- test and benchmark hooks (k8sattributes.c) ---------------------------- */
+struct vg_component;
+/* Feeds one API object (K8S_RES_*) to a created processor, as a watch ADDED would. */
+void vg_k8s_processor_feed(struct vg_component *c, int res, json_t *obj);
+/* Pods cached and the bytes the caches hold. */
+void vg_k8s_processor_cache(struct vg_component *c, size_t *pods, uint64_t *bytes);
+
 #endif

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "mem.h"
 #include "otlp.h"
+#include "otlp_build.h"
 #include "telemetry.h"
 
 #include <stdio.h>
@@ -377,6 +378,7 @@ typedef struct {
     bool timer_open, started, shut;
     uint64_t next_wait_log_ms;
     uint64_t hits, misses, mismatches, resources, peers_resolved, peers_unresolved, wait_refused;
+    uint32_t attr_hash[K8S_A_COUNT];
 } k8s_state_t;
 
 static bool needs_index(const k8s_state_t *st, int kind)
@@ -409,6 +411,7 @@ static int k8s_create(vg_component_t *c)
     k8s_state_t *st = vg_calloc(1, sizeof *st);
     if (!st) return VG_ENOMEM;
     st->c = c;
+    for (int i = 0; i < K8S_A_COUNT; i++) st->attr_hash[i] = vg_k8s_hash(vg_k8s_attr_names[i], strlen(vg_k8s_attr_names[i]), 0);
     /* Association rules (default: connection). */
     size_t na = cfg->pod_association.n ? cfg->pod_association.n : 1;
     st->rules = vg_calloc(na, sizeof *st->rules);
@@ -533,6 +536,16 @@ static void sink_synced(void *ud, int res, uint32_t gen)
     k8s_state_t *st = ud;
     if (res == K8S_RES_PODS) vg_k8s_cache_sweep_gen(&st->cache, gen, now_ms(st));
     else vg_k8s_objmap_sweep_gen(res == K8S_RES_NAMESPACES ? &st->ns : &st->rs, gen);
+}
+
+/* Tests and benchmarks: one API object as a list or watch would deliver it. */
+void vg_k8s_processor_feed(vg_component_t *c, int res, json_t *obj) { sink_upsert(c->state, res, obj, 0); }
+
+void vg_k8s_processor_cache(vg_component_t *c, size_t *pods, uint64_t *bytes)
+{
+    const k8s_state_t *st = c->state;
+    *pods = st->cache.npods;
+    *bytes = st->cache.bytes + st->ns.bytes + st->rs.bytes;
 }
 
 /* ---- lifecycle ------------------------------------------------------------------ */
@@ -825,9 +838,11 @@ static int associate(k8s_state_t *st, vg_resource_t *r, bctx_t *bc, int64_t now,
 
 /* ---- tagging ----------------------------------------------------------------------- */
 
-typedef struct { const char *key, *val; } pair_t;
+typedef struct { const char *key, *val; uint32_t h; } pair_t;
 
 #define MAX_PAIRS 256
+
+static uint32_t key_hash(const char *k) { return vg_k8s_hash(k, strlen(k), 0); }
 
 /* dep: room for a derived deployment name (deployment_name_from_replicaset). */
 static size_t collect(const k8s_state_t *st, const ident_t *id, pair_t *o, char *dep, size_t deplen)
@@ -836,7 +851,7 @@ static size_t collect(const k8s_state_t *st, const ident_t *id, pair_t *o, char 
     const bool *a = st->x.attr;
     size_t n = 0;
 #define ADD(attr, v) do { const char *v_ = (v); if (a[attr] && v_ && *v_ && n < MAX_PAIRS) \
-        o[n++] = (pair_t){ vg_k8s_attr_names[attr], v_ }; } while (0)
+        o[n++] = (pair_t){ vg_k8s_attr_names[attr], v_, st->attr_hash[attr] }; } while (0)
     const k8s_pod_t *p = id->pod;
     if (!p) {
         ADD(K8S_A_POD_UID, id->uid);
@@ -883,10 +898,12 @@ static size_t collect(const k8s_state_t *st, const ident_t *id, pair_t *o, char 
         ADD(K8S_A_CONT_ID, id->cid);
     }
 #undef ADD
-    for (size_t i = 0; i < p->nkv && n < MAX_PAIRS; i++) o[n++] = (pair_t){ p->kv[i].key, p->kv[i].val };
+    for (size_t i = 0; i < p->nkv && n < MAX_PAIRS; i++)
+        o[n++] = (pair_t){ p->kv[i].key, p->kv[i].val, key_hash(p->kv[i].key) };
     if (st->x.ns_meta && *p->ns) {
         const k8s_obj_t *ns = vg_k8s_objmap_get(&st->ns, p->ns);
-        for (size_t i = 0; ns && i < ns->nkv && n < MAX_PAIRS; i++) o[n++] = (pair_t){ ns->kv[i].key, ns->kv[i].val };
+        for (size_t i = 0; ns && i < ns->nkv && n < MAX_PAIRS; i++)
+            o[n++] = (pair_t){ ns->kv[i].key, ns->kv[i].val, key_hash(ns->kv[i].key) };
     }
     return n;
 }
@@ -897,32 +914,59 @@ static bool same_str(const vg_anyvalue_t *v, const char *s)
            strcmp(v->string_value, s) == 0;
 }
 
-/* Sets the pairs on the resource under the claims policy. */
+/* Sets the pairs on the resource under the claims policy. One pass finds the
+ * pairs the resource already has (hashes first, so the usual case costs no
+ * strcmp); the rare overwrites go through vg_attr_set_*; the new attributes
+ * are appended to a copy of the array built with the OTLP builder (one
+ * allocation per doubling instead of one per attribute). */
 static int apply(k8s_state_t *st, vg_arena_t *ar, vg_resource_t **rp, const pair_t *pr, size_t n)
 {
     const k8s_cfg_t *cfg = st->c->cfg;
     int rc = vg_resource_writable(ar, rp);
     if (rc) return rc;
     vg_resource_t *r = *rp;
+    enum { MAXH = 64 };
+    uint32_t hk[MAXH];
+    size_t na = r->n_attributes;
+    for (size_t i = 0; i < na && i < MAXH; i++)
+        hk[i] = r->attributes[i] && r->attributes[i]->key ? key_hash(r->attributes[i]->key) : 0;
+    bool absent[MAX_PAIRS];
+    size_t nabsent = 0;
     bool mismatch = false;
-    for (size_t i = 0; i < n; i++) {
-        vg_anyvalue_t *have = vg_attr_get(r->attributes, r->n_attributes, pr[i].key);
-        if (have) {
-            if (same_str(have, pr[i].val)) continue;
-            mismatch = true;
-            st->mismatches++;
-            if (cfg->identity.claims == CLAIMS_KEEP) continue;
-            if (cfg->identity.claims == CLAIMS_MARK) {
-                char ck[600];
-                snprintf(ck, sizeof ck, "vigil.identity.claimed.%s", pr[i].key);
-                if ((rc = vg_attr_set_value(ar, &r->attributes, &r->n_attributes, ck, have))) return rc;
-            }
+    for (size_t p = 0; p < n; p++) {
+        uint32_t h = pr[p].h;
+        vg_anyvalue_t *have = NULL;
+        for (size_t i = 0; i < na && !have; i++) {
+            if (i < MAXH && hk[i] != h) continue;
+            const vg_kv_t *kv = r->attributes[i];
+            if (kv && kv->key && strcmp(kv->key, pr[p].key) == 0) have = kv->value;
         }
-        if ((rc = vg_attr_set_str(ar, &r->attributes, &r->n_attributes, pr[i].key, pr[i].val))) return rc;
+        absent[p] = !have;
+        if (!have) { nabsent++; continue; }
+        if (same_str(have, pr[p].val)) continue;
+        mismatch = true;
+        st->mismatches++;
+        if (cfg->identity.claims == CLAIMS_KEEP) continue;
+        if (cfg->identity.claims == CLAIMS_MARK) {
+            char ck[600];
+            snprintf(ck, sizeof ck, "vigil.identity.claimed.%s", pr[p].key);
+            if ((rc = vg_attr_set_value(ar, &r->attributes, &r->n_attributes, ck, have))) return rc;
+        }
+        if ((rc = vg_attr_set_str(ar, &r->attributes, &r->n_attributes, pr[p].key, pr[p].val))) return rc;
     }
-    if (mismatch && cfg->identity.claims == CLAIMS_MARK)
-        rc = vg_attr_set_bool(ar, &r->attributes, &r->n_attributes, "vigil.identity.mismatch", true);
-    return rc;
+    if (mismatch && cfg->identity.claims == CLAIMS_MARK &&
+        (rc = vg_attr_set_bool(ar, &r->attributes, &r->n_attributes, "vigil.identity.mismatch", true)))
+        return rc;
+    if (!nabsent) return 0;
+    vg_kv_t **arr = NULL;
+    size_t cnt = 0;
+    for (size_t i = 0; i < r->n_attributes; i++)
+        if ((rc = vg_build_append(ar, (void ***)&arr, &cnt, r->attributes[i]))) return rc;
+    for (size_t p = 0; p < n; p++)
+        if (absent[p] && (rc = vg_build_attr_str(ar, &arr, &cnt, pr[p].key, pr[p].val))) return rc;
+    r->attributes = arr;
+    r->n_attributes = cnt;
+    return 0;
 }
 
 static int tag_resource(k8s_state_t *st, vg_arena_t *ar, vg_resource_t **rp, bctx_t *bc, int64_t now)
@@ -932,7 +976,7 @@ static int tag_resource(k8s_state_t *st, vg_arena_t *ar, vg_resource_t **rp, bct
     if (cfg->passthrough) {
         const vg_peer_t *p = bc->peer;
         if (!p || (p->family != AF_INET && p->family != AF_INET6) || !*p->addr) return 0;
-        pair_t pr = { "k8s.pod.ip", p->addr };
+        pair_t pr = { "k8s.pod.ip", p->addr, st->attr_hash[K8S_A_POD_IP] };
         return apply(st, ar, rp, &pr, 1);
     }
     ident_t id;
