@@ -70,6 +70,7 @@ typedef struct {
     int64_t warmup;                 /* points per series before it may score */
     int64_t max_series, max_sources, max_templates;
     int64_t window;                 /* ns: log-rate and span-error windows */
+    int64_t memory;                 /* ns: least time the baseline remembers */
     vg_strlist_t identity_attributes;
     vg_anl_metrics_cfg_t metrics;
     vg_anl_traces_cfg_t traces;
@@ -126,6 +127,11 @@ extern const vg_option_t vg_anl_events_options[];
       .max = "1h",                                                                                                \
       .doc = "Length of the windows over which log records per source and span errors per service are "          \
              "counted; each closed window is one point of that series." },                                        \
+    { .name = "memory", .type = VG_OPT_DURATION, .offset = offsetof(T, F.memory), .def = "1m", .min = "0s",     \
+      .max = "30d",                                                                                               \
+      .doc = "Least time a series' baseline (expected value and spread) remembers; it also remembers at least "  \
+             "20 points. A lasting change becomes the new normal over a few times this (or 20 points), so a "    \
+             "series with many points a second (spans) keeps scoring a latency jump high for about this long." }, \
     { .name = "identity_attributes", .type = VG_OPT_LIST, .offset = offsetof(T, F.identity_attributes),          \
       .def = VG_ANL_DEFAULT_IDENTITY,                                                                             \
       .doc = "Resource attributes that identify where data comes from: they (with the metric name and point "    \

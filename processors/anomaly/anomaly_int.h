@@ -104,6 +104,7 @@ typedef struct {
     float floor_abs, floor_rel; /* significance floor: max(abs, rel * |expected|) */
     float peak, tokens;         /* incident peak score; rate-limit bucket */
     uint32_t b_n;
+    float b_w;                  /* time-decayed count of points in the baseline */
     /* previous point, for rates and histogram means */
     double prev_v, prev_v2;
     int64_t prev_ts, prev_start;
@@ -130,8 +131,15 @@ typedef struct {
     bool warm;
 } anl_point_t;
 
+/* How a series learns: points before it may score, and the baseline's
+ * memory: at least ~20 points and at least memory_s seconds. */
+typedef struct {
+    uint32_t warmup;
+    double memory_s;
+} anl_learn_t;
+
 /* Feeds one value to e (engine and baseline) and scores it. */
-void anl_series_score(anl_series_t *e, uint32_t warmup, int64_t ts, double v, anl_point_t *out);
+void anl_series_score(anl_series_t *e, const anl_learn_t *l, int64_t ts, double v, anl_point_t *out);
 /* Scores v against e's baseline without learning (partial windows). */
 void anl_series_peek(const anl_series_t *e, uint32_t warmup, double v, anl_point_t *out);
 

@@ -36,7 +36,7 @@ struct vg_anl {
     size_t open_now;
     double g_tokens;
     int64_t g_ns;
-    uint32_t warmup;
+    anl_learn_t learn;
     vg_batch_t *events;
 };
 
@@ -61,13 +61,14 @@ int vg_anl_new(vg_anl_t **out, const vg_anl_cfg_t *cfg, const vg_anl_events_cfg_
     if (!a) return VG_ENOMEM;
     a->cfg = cfg;
     a->ev = ev;
-    a->warmup = (uint32_t)cfg->warmup;
+    a->learn.warmup = (uint32_t)cfg->warmup;
+    a->learn.memory_s = (double)cfg->memory / 1e9;
     vg_anom_config_default(&a->ecfg);
     for (size_t i = 0; i < cfg->engine.n; i++) {
         double v = strtod(cfg->engine.v[i] ? cfg->engine.v[i] : "", NULL);
         if (vg_anom_config_set(&a->ecfg, cfg->engine.k[i], v) != 0) { vg_free(a); return VG_EINVAL; }
     }
-    a->ecfg.warmup = a->warmup;
+    a->ecfg.warmup = a->learn.warmup;
     int rc = anl_table_init(&a->series, sizeof(anl_series_t), (size_t)cfg->max_series, on_evict, a);
     if (!rc) rc = anl_table_init(&a->sources, sizeof(anl_source_t), (size_t)cfg->max_sources, on_evict, a);
     if (!rc) rc = anl_miner_init(&a->miner, (size_t)cfg->max_templates, cfg->logs.template_similarity);
@@ -582,7 +583,7 @@ static void metric_feed(vg_anl_t *a, score_out_t *so, const mpoint_t *mp, anl_de
         return;
     }
     anl_point_t p;
-    anl_series_score(e, a->warmup, ts, x, &p);
+    anl_series_score(e, &a->learn, ts, x, &p);
     a->st.points++;
     inc_ctx_t ic = { .fn = metric_ident, .ctx = mp, .unit = unit, .open_points = a->ev ? a->ev->open_points : 1 };
     incident_step(a, e, &p, ts, now, &ic);
@@ -721,10 +722,10 @@ static void window_feed(vg_anl_t *a, anl_source_t *src, int64_t end, int64_t now
     anl_point_t p;
     if (s->det == ANL_DET_ERRORS) {
         if (src->win_n == 0) return; /* no spans: no ratio */
-        anl_series_score(s, a->warmup, end, (double)src->win_err / (double)src->win_n, &p);
+        anl_series_score(s, &a->learn, end, (double)src->win_err / (double)src->win_n, &p);
         if ((int64_t)src->win_err < a->cfg->traces.min_errors) p.score = 0;
     } else {
-        anl_series_score(s, a->warmup, end, (double)src->win_n, &p);
+        anl_series_score(s, &a->learn, end, (double)src->win_n, &p);
     }
     inc_ctx_t ic = { .id = &src->id, .unit = source_unit((anl_det_t)s->det), .open_points = 1 };
     incident_step(a, s, &p, end, now, &ic);
@@ -828,7 +829,7 @@ int vg_anl_traces(vg_anl_t *a, vg_traces_req_t *r, vg_arena_t *ar, int64_t now)
                         double us = (double)(sp->end_time_unix_nano - sp->start_time_unix_nano) / 1e3;
                         anl_point_t p;
                         int64_t ts = (int64_t)sp->end_time_unix_nano;
-                        anl_series_score(e, a->warmup, ts, log1p(us), &p);
+                        anl_series_score(e, &a->learn, ts, log1p(us), &p);
                         incident_step(a, e, &p, ts, now, &ic);
                         score = p.score;
                     } else {
@@ -841,7 +842,7 @@ int vg_anl_traces(vg_anl_t *a, vg_traces_req_t *r, vg_arena_t *ar, int64_t now)
                         errs->win_err++;
                         if ((int64_t)errs->win_err >= tc->min_errors) {
                             anl_point_t p;
-                            anl_series_peek(&errs->s, a->warmup, (double)errs->win_err / (double)errs->win_n, &p);
+                            anl_series_peek(&errs->s, a->learn.warmup, (double)errs->win_err / (double)errs->win_n, &p);
                             if (p.value > p.expected && p.score > score) score = p.score;
                         }
                     }
@@ -915,7 +916,7 @@ int vg_anl_logs(vg_anl_t *a, vg_logs_req_t *r, vg_arena_t *ar, int64_t now)
                     src->win_n++;
                     if (lc->rate) {
                         anl_point_t p;
-                        anl_series_peek(&src->s, a->warmup, (double)src->win_n, &p);
+                        anl_series_peek(&src->s, a->learn.warmup, (double)src->win_n, &p);
                         if (p.value > p.expected) score = p.score;
                     }
                 } else {

@@ -15,14 +15,19 @@
  * with z = |v - mean| / sigma and sigma = max(1.2533 * MAD, floor / 3): an
  * engine alarm on an insignificant change is scaled down, and a change of
  * 6 sigma (and at least twice the floor) scores 1 even while the engine is
- * suppressing after its first alarm. */
+ * suppressing after its first alarm.
+ *
+ * The baseline remembers at least 20 points and at least `memory` seconds
+ * (a time-decayed point count): a span series at 100 spans/s must not take a
+ * tenfold latency for normal within a second, a metric scraped every 10 s
+ * must not wait 10 minutes. */
 #include "anomaly_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#define BASE_ALPHA 0.05 /* baseline memory: ~20 points */
+#define BASE_ALPHA 0.05 /* baseline memory: at least ~20 points */
 #define CLIP_SIGMAS 3.0
 
 static inline double clampd(double x, double lo, double hi) { return x < lo ? lo : x > hi ? hi : x; }
@@ -55,7 +60,7 @@ void anl_series_peek(const anl_series_t *e, uint32_t warmup, double v, anl_point
     if (o->warm) o->score = clampd((dev / sig - 3.0) / 3.0, 0.0, 1.0);
 }
 
-void anl_series_score(anl_series_t *e, uint32_t warmup, int64_t ts, double v, anl_point_t *o)
+void anl_series_score(anl_series_t *e, const anl_learn_t *l, int64_t ts, double v, anl_point_t *o)
 {
     if (!isfinite(v)) {
         memset(o, 0, sizeof *o);
@@ -64,7 +69,8 @@ void anl_series_score(anl_series_t *e, uint32_t warmup, int64_t ts, double v, an
     }
     double floor = floor_of(e), sig = sigma_of(e, floor);
     double dev = fabs(v - e->b_mean);
-    anl_series_peek(e, warmup, v, o);
+    double dt = e->b_n > 0 && ts > e->eng.last_ts ? (double)(ts - e->eng.last_ts) / 1e9 : 0;
+    anl_series_peek(e, l->warmup, v, o);
     vg_anom_result_t r;
     double se = vg_anom_update(&e->eng, ts, v, &r);
     if (o->warm) {
@@ -76,9 +82,12 @@ void anl_series_score(anl_series_t *e, uint32_t warmup, int64_t ts, double v, an
     if (e->b_n == 0) {
         e->b_mean = v;
         e->b_mad = 0;
+        e->b_w = 1;
     } else {
-        double al = 1.0 / (double)(e->b_n + 1);
-        if (al < BASE_ALPHA) al = BASE_ALPHA;
+        e->b_w = (float)((double)e->b_w * (l->memory_s > 0 ? exp(-dt / l->memory_s) : 0.0) + 1.0);
+        double al = 1.0 / (double)e->b_w;
+        if (al > BASE_ALPHA) al = BASE_ALPHA;
+        if (al < 1.0 / (double)(e->b_n + 1)) al = 1.0 / (double)(e->b_n + 1);
         double res = v - e->b_mean;
         if (o->warm) res = clampd(res, -CLIP_SIGMAS * sig, CLIP_SIGMAS * sig);
         e->b_mean += al * res;
@@ -214,9 +223,17 @@ static void value_parts(double v, double ref, const char *unit, const char *metr
     }
     anl_fmt_num(num, ncap, v);
     if (strcmp(u, "%") == 0) snprintf(uw, ucap, "%%%s", per);
-    else if (u[0] == '{') {
+    else if (u[0] == '{') { /* "{process}": 1 process, 64 processes, 3 process/s */
         size_t n = strlen(u);
-        snprintf(uw, ucap, " %.*s%s", (int)(n > 2 && u[n - 1] == '}' ? n - 2 : n - 1), u + 1, per);
+        int wl = (int)(n > 2 && u[n - 1] == '}' ? n - 2 : n - 1);
+        const char *w = u + 1, *pl = "";
+        if (!rate && v != 1 && wl > 0) {
+            char last = w[wl - 1];
+            pl = last == 's' || last == 'x' || (wl > 1 && w[wl - 1] == 'h' && (w[wl - 2] == 's' || w[wl - 2] == 'c'))
+                     ? "es"
+                     : "s";
+        }
+        snprintf(uw, ucap, " %.*s%s%s", wl, w, pl, per);
     } else if (!u[0] || strcmp(u, "1") == 0) snprintf(uw, ucap, "%s", rate ? " /s" : "");
     else snprintf(uw, ucap, " %s%s", u, per);
 }

@@ -468,7 +468,11 @@ static void test_text(void **state)
     anl_fmt_value(s, sizeof s, 0.0123, "s", NULL, false);
     assert_string_equal(s, "12.3 ms");
     anl_fmt_value(s, sizeof s, 37, "{process}", "container.pids.count", false);
-    assert_string_equal(s, "37 process");
+    assert_string_equal(s, "37 processes");
+    anl_fmt_value(s, sizeof s, 1, "{process}", NULL, false);
+    assert_string_equal(s, "1 process");
+    anl_fmt_value(s, sizeof s, 2.5, "{request}", NULL, true);
+    assert_string_equal(s, "2.5 request/s");
     anl_fmt_value(s, sizeof s, 1234567, "", NULL, true);
     assert_string_equal(s, "1.23e+06 /s");
     anl_fmt_range(s, sizeof s, 0.1, 0.3, "{cpu}", NULL, false);
@@ -711,7 +715,7 @@ static void test_spans(void **state)
         assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)b1->req, b1->arena, ts), 0);
         assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)b2->req, b2->arena, ts), 0);
         if (i < 40) assert_true(span_score(b1, 0) < 0.5);
-        if (i >= 40 && i < 45) assert_true(span_score(b1, 0) >= 0.7);
+        if (i >= 40) assert_true(span_score(b1, 0) >= 0.7); /* 20 spans a second: memory is time, not points */
         assert_true(span_score(b2, 0) < 0.5);
         vg_batch_unref(b1);
         vg_batch_unref(b2);
