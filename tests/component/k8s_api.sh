@@ -15,11 +15,6 @@ command -v openssl >/dev/null || skip "the openssl command is needed to make the
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$T/srv.key" -out "$T/srv.crt" \
   -days 2 -subj /CN=127.0.0.1 -addext "subjectAltName=IP:127.0.0.1" 2>"$T/openssl.log" || fail "openssl"
 apiport=$(free_port)
-python3 "$VIGIL_SRC/tests/component/k8s_fakeapi.py" --port "$apiport" --fixtures "$FX" --token s3cret \
-  --tls "$T/srv.crt" "$T/srv.key" --page-size 2 >"$T/api.log" 2>&1 &
-apipid=$!
-VG_PIDS+=("$apipid")
-wait_until 10 grep -q listening "$T/api.log" || fail "fake API server did not start"
 api() { curl -fsS -k "https://127.0.0.1:$apiport$1" "${@:2}"; }
 control() { api /_control -H 'Content-Type: application/json' -d "$1" >/dev/null || fail "control $1"; }
 stats() { api /_stats; }
@@ -77,6 +72,8 @@ processors:
       - sources: [{ from: resource_attribute, name: k8s.pod.ip }]
       - sources: [{ from: resource_attribute, name: k8s.pod.uid }]
     identity: { claims: overwrite_and_mark }
+    wait_for_metadata: true
+    wait_for_metadata_timeout: 1s
 exporters:
   file: { path: $T/out.json }
 service:
@@ -114,9 +111,23 @@ wait_watchers() { # wait until the server has a pods watch open again
 U() { printf '0d1c2b3a-4f5e-4d6c-8b7a-%012d' "$1"; }
 C() { printf '%064x' $((0x5eed0000 + $1)); }
 
+# --- the API server is not up yet: wait_for_metadata refuses data, the client retries -----
+send k8s.pod.ip=10.244.1.17
+wait_metric 10 "$mport" vigil_k8sattributes_wait_refused 1 || fail "data not refused while metadata is missing"
+[ ! -s "$T/out.json" ] || fail "data went out before the metadata arrived"
+vg_wait_log c 'metadata not synced after wait_for_metadata_timeout' 10 || fail "no error after wait_for_metadata_timeout"
+vg_wait_log c 'pods list failed' 10 || fail "connection refused not reported"
+python3 "$VIGIL_SRC/tests/component/k8s_fakeapi.py" --port "$apiport" --fixtures "$FX" --token s3cret \
+  --tls "$T/srv.crt" "$T/srv.key" --page-size 2 >"$T/api.log" 2>&1 &
+apipid=$!
+VG_PIDS+=("$apipid")
+wait_until 10 grep -q listening "$T/api.log" || fail "fake API server did not start"
+expect "with wait_for_metadata, data waits for the first list and is then tagged" k8s.pod.name=web-7d4b9c6f5d-x2x9k
+ok "API server down at start: retried with backoff until it answered"
+
 # --- initial lists -------------------------------------------------------------
 wait_metric 20 "$mport" vigil_k8sattributes_api_synced 3 || fail "lists did not sync"
-[ "$(m vigil_k8sattributes_api_list_pages 'resource="pods"')" -ge 3 ] || fail "pod list was not paginated"
+[ "$(m vigil_k8sattributes_api_list_pages 'resource="pods"')" -ge 4 ] || fail "pod list was not paginated"
 stats >"$T/stats.json"
 python3 - "$T/stats.json" <<'PY' || fail "the pod list/watch did not use the node field selector"
 import json, sys
