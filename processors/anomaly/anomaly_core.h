@@ -114,11 +114,11 @@ extern const vg_option_t vg_anl_events_options[];
     { .name = "max_series", .type = VG_OPT_INT, .offset = offsetof(T, F.max_series), .def = "10000", .min = "1",  \
       .max = "10000000",                                                                                          \
       .doc = "Most metric and span-duration series tracked; a new series beyond it evicts the least recently "   \
-             "seen one (counted in vigil_anomaly_evictions_total). About 1.8 KiB each." },                        \
+             "seen one (counted in vigil_anomaly_evictions_total). Under 2 KiB each, engine state included." },      \
     { .name = "max_sources", .type = VG_OPT_INT, .offset = offsetof(T, F.max_sources), .def = "2000",             \
       .min = "1", .max = "10000000",                                                                              \
       .doc = "Most windowed series (log sources, span error ratios per service) tracked, least recently seen "   \
-             "evicted. Same entry size as a series." },                                                           \
+             "evicted. A series entry plus about 290 bytes of stored identity each." },                              \
     { .name = "max_templates", .type = VG_OPT_INT, .offset = offsetof(T, F.max_templates), .def = "1000",         \
       .min = "1", .max = "1000000",                                                                               \
       .doc = "Most log message templates remembered, least recently seen evicted (an evicted template is new "   \

@@ -767,6 +767,8 @@ bool vg_anl_needs_tick(const vg_anl_t *a) { return a->cfg->logs.rate || a->cfg->
 
 /* ---- traces -------------------------------------------------------------------------------- */
 
+#define SPAN_ERROR OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR
+
 typedef struct {
     const char *svc, *sns, *name;
 } span_ctx_t;
@@ -814,8 +816,7 @@ int vg_anl_traces(vg_anl_t *a, vg_traces_req_t *r, vg_arena_t *ar, int64_t now)
                 vg_span_t *sp = ss->spans[k];
                 if (!sp) continue;
                 double score = 0;
-                bool is_err = sp->status &&
-                              sp->status->code == OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+                bool is_err = sp->status && sp->status->code == SPAN_ERROR;
                 if (tc->duration && sp->start_time_unix_nano && sp->end_time_unix_nano >= sp->start_time_unix_nano) {
                     sc.name = sp->name ? sp->name : "";
                     bool created;

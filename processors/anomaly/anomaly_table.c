@@ -12,7 +12,10 @@ static inline anl_hdr_t *slot(const anl_table_t *t, uint32_t i)
     return (anl_hdr_t *)(t->chunks[i / ANL_CHUNK] + (size_t)(i % ANL_CHUNK) * t->esz);
 }
 
-static inline size_t bucket_of(const anl_table_t *t, uint64_t key) { return (size_t)(anl_mix(key) & (t->nbuckets - 1)); }
+static inline size_t bucket_of(const anl_table_t *t, uint64_t key)
+{
+    return (size_t)(anl_mix(key) & (t->nbuckets - 1));
+}
 
 int anl_table_init(anl_table_t *t, size_t esz, size_t cap, anl_evict_fn on_evict, void *ud)
 {

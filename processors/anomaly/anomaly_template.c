@@ -135,7 +135,8 @@ static size_t mask_core(const char *s, size_t n, char *out, size_t o, size_t cap
     if (n == 0) return o;
     if (is_ipv4(s, n) || is_ipv6(s, n)) return put(out, o, cap, "<IP>", 4);
     if (is_uuid(s, n)) return put(out, o, cap, "<ID>", 4);
-    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && all_hex(s + 2, n - 2)) return put(out, o, cap, "<HEX>", 5);
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && all_hex(s + 2, n - 2))
+        return put(out, o, cap, "<HEX>", 5);
     if (is_number(s, n)) return put(out, o, cap, "<NUM>", 5);
     if (n >= 8 && all_hex(s, n)) {
         size_t d = 0;

@@ -227,9 +227,11 @@ static void test_identity(void **state)
     /* attribute order does not matter */
     b = vg_batch_new(VG_SIG_METRICS);
     rm = vg_build_resource_metrics(b);
-    vg_build_attr_str(b->arena, &rm->resource->attributes, &rm->resource->n_attributes, "k8s.namespace.name", "default");
-    vg_build_attr_str(b->arena, &rm->resource->attributes, &rm->resource->n_attributes, "k8s.pod.name", "web-1");
-    vg_build_attr_str(b->arena, &rm->resource->attributes, &rm->resource->n_attributes, "container.id", "abc");
+    vg_kv_t ***kv = &rm->resource->attributes;
+    size_t *nkv = &rm->resource->n_attributes;
+    vg_build_attr_str(b->arena, kv, nkv, "k8s.namespace.name", "default");
+    vg_build_attr_str(b->arena, kv, nkv, "k8s.pod.name", "web-1");
+    vg_build_attr_str(b->arena, kv, nkv, "container.id", "abc");
     vg_metric_t *m = vg_build_metric(b, vg_build_scope_metrics(b, rm, "x", ""), "m", "", "1", VG_METRIC_GAUGE, false);
     vg_build_point_double(b, m, 0, T0 + 2 * SEC, 1);
     feed_metrics(a, b, T0);
@@ -527,7 +529,8 @@ static void test_incident_hysteresis(void **state)
     evs_t ev = { 0 };
     int64_t ts = T0;
     cpu_story(a, &ev, 40, 15, 60, &ts);
-    for (int i = 0; i < ev.n; i++) printf("event %d: %s [%s %s %.2f]\n", i, ev.body[i], ev.state[i], ev.detector[i], ev.score[i]);
+    for (int i = 0; i < ev.n; i++)
+        printf("event %d: %s [%s %s %.2f]\n", i, ev.body[i], ev.state[i], ev.detector[i], ev.score[i]);
     assert_int_equal(ev.n, 2); /* one open, one resolve */
     assert_string_equal(ev.state[0], "open");
     assert_string_equal(ev.state[1], "resolved");
@@ -742,6 +745,7 @@ static void test_spans(void **state)
         collect(a, &ev);
     }
     printf("error burst: span score %.2f, %d events\n", burst_score, ev.n);
+    for (int i = 0; i < ev.n; i++) printf("event %d: %s\n", i, ev.body[i]);
     assert_true(burst_score >= 0.7);
     assert_true(ev.n >= 1);
     assert_string_equal(ev.detector[0], "span.errors");
