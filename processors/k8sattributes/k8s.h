@@ -324,8 +324,9 @@ int vg_k8s_tcp_find_file(const char *path, const unsigned char *addr, size_t ale
                          unsigned long *inode, unsigned *uid);
 /* The first process (other than ourselves) holding socket:[inode], scanning
  * <proc_root>/<pid>/fd; processes in another network namespace than ours are
- * skipped without reading their fds. Returns 0 and *pid, or VG_ENOTFOUND. */
-int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, uint64_t *fds_scanned);
+ * skipped without reading their fds. Returns 0 with *pid and its descriptor
+ * *fd (may be NULL), or VG_ENOTFOUND. */
+int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, int *fd, uint64_t *fds_scanned);
 
 typedef struct {
     int pid;                 /* 0 when unknown */
@@ -333,7 +334,9 @@ typedef struct {
 } k8s_peer_ident_t;
 
 typedef struct {
-    uint64_t lookups, cache_hits, tcp_reads, scans, fds_scanned, failures;
+    uint64_t lookups, cache_hits;  /* pid -> cgroup */
+    uint64_t peer_hits;            /* loopback peers confirmed by one readlink */
+    uint64_t tcp_reads, scans, fds_scanned, failures;
 } k8s_conn_stats_t;
 
 typedef struct k8s_conn k8s_conn_t;
@@ -346,8 +349,9 @@ int vg_k8s_conn_new(const k8s_conn_opts_t *o, k8s_conn_t **out);
 void vg_k8s_conn_free(k8s_conn_t *c);
 /* The process behind a peer: unix peers by their SO_PEERCRED pid, loopback TCP
  * peers through /proc/net/tcp{,6} and the socket's owner. Cached (bounded, TTL);
- * a TCP peer is re-checked against the socket table on every call (a reused
- * port never inherits an old identity), the fd scan runs once per socket.
+ * a cached TCP peer is re-checked with one readlink of the owner's descriptor
+ * (a reused port never inherits an old identity); table read and fd scan run
+ * once per connection.
  * Returns 0 (out->pid > 0), VG_ENOTFOUND, VG_EUNSUPPORTED (remote TCP peer). */
 int vg_k8s_conn_resolve(k8s_conn_t *c, int family, const char *addr, int port, int unix_pid, int64_t now_ms,
                         k8s_peer_ident_t *out);

@@ -7,15 +7,17 @@
  *
  * The cgroup path names the container and pod (collector/cgroup/cgpath.h).
  *
- * Cost: the socket table is read on every call for a TCP peer (a streaming
- * parse that stops at the match: tens of microseconds for hundreds of sockets)
- * so that a reused source port can never inherit an older connection's
- * identity. The expensive part, the fd scan, runs once per socket inode and
- * skips processes in another network namespace without reading their fds.
- * Results are cached (bounded, TTL). Everything here is synchronous: it runs
- * on the loop, once per new peer, while the peer still holds its socket —
- * doing it on a worker thread would race with clients that close right after
- * their request. */
+ * Cost: reading /proc/net/tcp makes the kernel walk its whole connection hash
+ * table (262,144 buckets on a 24 GiB host: about 1 ms, whatever the number of
+ * sockets), and the fd scan reads every descriptor of every process in our
+ * network namespace. Both run once per new connection. A connection seen
+ * before is re-checked with one readlink: does the owner still hold
+ * socket:[inode] at the same descriptor? A closed connection whose port was
+ * reused fails that check and is resolved afresh, so it never inherits the old
+ * identity. Processes in another network namespace are skipped without reading
+ * their fds. Results are cached (bounded, TTL). Everything here is synchronous:
+ * it runs on the loop while the peer still holds its socket — on a worker
+ * thread it would race with clients that close right after their request. */
 #include "k8s.h"
 
 #include "error.h"
@@ -176,7 +178,7 @@ static bool numeric(const char *s)
     return true;
 }
 
-int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, uint64_t *fds_scanned)
+int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, int *fd, uint64_t *fds_scanned)
 {
     char want[64], path[PATH_MAX], target[64];
     int wl = snprintf(want, sizeof want, "socket:[%lu]", inode);
@@ -208,6 +210,7 @@ int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, ui
             ssize_t n = readlinkat(dfd, f->d_name, target, sizeof target - 1);
             if (n == wl && memcmp(target, want, (size_t)wl) == 0) {
                 *pid = p;
+                if (fd) *fd = atoi(f->d_name);
                 rc = 0;
                 break;
             }
@@ -220,12 +223,14 @@ int vg_k8s_socket_owner(const char *proc_root, unsigned long inode, int *pid, ui
 
 /* ---- the resolver and its cache -------------------------------------------- */
 
-enum { KEY_PID = 1, KEY_INODE = 2 };
+enum { KEY_PID = 1, KEY_PEER = 2 };
 
 typedef struct {
     uint64_t key;          /* 0 = empty */
     int64_t expires_ms;
     int pid;
+    int fd;                /* KEY_PEER: the owner's descriptor of the socket */
+    unsigned long inode;   /* KEY_PEER: the socket */
     uint8_t kind;          /* vg_cg_kind_t */
     char id[VG_CG_ID_MAX + 1];
     char pod_uid[VG_CG_UID_MAX + 1];
@@ -390,29 +395,56 @@ static int peer_inode(k8s_conn_t *c, int family, const char *addr, int port, uns
     return vg_k8s_tcp_find_file(path, b, 16, port, inode, &uid);
 }
 
+/* A key naming a loopback peer's address and port (unique: 127/8 or ::1 or ::ffff:127/104). */
+static uint64_t peer_key(int family, const char *addr, int port)
+{
+    unsigned char b[16];
+    uint64_t v4 = 0;
+    if (family == AF_INET && inet_pton(AF_INET, addr, b) == 1) v4 = (uint64_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3];
+    else if (family == AF_INET6 && inet_pton(AF_INET6, addr, b) == 1 && b[10] == 0xff)
+        v4 = (uint64_t)b[12] << 24 | b[13] << 16 | b[14] << 8 | b[15];
+    return mkkey(KEY_PEER, (uint64_t)(family == AF_INET6) << 48 | v4 << 16 | (uint64_t)(port & 0xffff));
+}
+
+/* Does pid still hold socket:[inode] at descriptor fd? One readlink. */
+static bool still_owner(const k8s_conn_t *c, const conn_ent_t *e)
+{
+    char path[PATH_MAX], target[64], want[64];
+    snprintf(path, sizeof path, "%s/%d/fd/%d", c->proc_root, e->pid, e->fd);
+    int wl = snprintf(want, sizeof want, "socket:[%lu]", e->inode);
+    ssize_t n = readlink(path, target, sizeof target);
+    return n == wl && memcmp(target, want, (size_t)wl) == 0;
+}
+
 int vg_k8s_conn_resolve(k8s_conn_t *c, int family, const char *addr, int port, int unix_pid, int64_t now_ms,
                         k8s_peer_ident_t *out)
 {
     if (family == AF_UNIX) return vg_k8s_conn_pid(c, unix_pid, now_ms, out);
     if (family != AF_INET && family != AF_INET6) return VG_ENOTFOUND;
     if (!vg_k8s_is_loopback(family, addr)) return VG_EUNSUPPORTED;
-    unsigned long inode;
-    int rc = peer_inode(c, family, addr, port, &inode);
-    if (rc) { c->st.failures++; return VG_ENOTFOUND; }
-    uint64_t key = mkkey(KEY_INODE, inode);
+    uint64_t key = peer_key(family, addr, port);
     conn_ent_t *e = cache_get(c, key, now_ms);
     int pid;
-    if (e) {
+    if (e && still_owner(c, e)) {
+        c->st.peer_hits++;
         pid = e->pid;
     } else {
+        unsigned long inode;
+        int fd = -1;
+        if (peer_inode(c, family, addr, port, &inode)) { c->st.failures++; return VG_ENOTFOUND; }
         c->st.scans++;
-        if (vg_k8s_socket_owner(c->proc_root, inode, &pid, &c->st.fds_scanned)) { c->st.failures++; return VG_ENOTFOUND; }
+        if (vg_k8s_socket_owner(c->proc_root, inode, &pid, &fd, &c->st.fds_scanned)) {
+            c->st.failures++;
+            return VG_ENOTFOUND;
+        }
         e = cache_put(c, key, now_ms);
         e->pid = pid;
+        e->fd = fd;
+        e->inode = inode;
     }
-    rc = vg_k8s_conn_pid(c, pid, now_ms, out);
+    int rc = vg_k8s_conn_pid(c, pid, now_ms, out);
     if (rc) {
-        /* The owner is gone: forget it so that the next call scans again. */
+        /* The owner is gone: forget it so that the next call resolves again. */
         e = cache_get(c, key, now_ms);
         if (e) e->expires_ms = 0;
     }

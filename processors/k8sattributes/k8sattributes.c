@@ -606,6 +606,9 @@ static int start_api(vg_component_t *c, k8s_state_t *st)
         VG_ERROR(c->id, "%s", err);
         return rc == VG_ENOMEM ? rc : VG_ECONFIG;
     }
+    if (auth.tls_server_name)
+        VG_WARN(c->id, "kubeconfig tls-server-name is not supported and is ignored: the server's certificate must "
+                       "name the host of its URL");
     const char *node = cfg->filter.node && *cfg->filter.node ? cfg->filter.node : NULL;
     if (cfg->filter.node_from_env_var && *cfg->filter.node_from_env_var) {
         node = getenv(cfg->filter.node_from_env_var);
@@ -1074,7 +1077,9 @@ static void k8s_telemetry(vg_component_t *c, vg_telemetry_t *t)
         const k8s_conn_stats_t *cs = vg_k8s_conn_stats(st->conn);
         CTR("proc_lookups", "Process and cgroup lookups for peers.", cs->lookups);
         CTR("proc_cache_hits", "Of those, answered from the cache.", cs->cache_hits);
-        CTR("proc_tcp_table_reads", "Reads of /proc/net/tcp{,6} for loopback peers.", cs->tcp_reads);
+        CTR("proc_peer_hits", "Loopback peers seen before, confirmed by one readlink of the owner's descriptor.",
+            cs->peer_hits);
+        CTR("proc_tcp_table_reads", "Reads of /proc/net/tcp{,6} for new loopback peers.", cs->tcp_reads);
         CTR("proc_fd_scans", "Scans of /proc/*/fd for a socket's owner.", cs->scans);
         CTR("proc_fds_scanned", "File descriptors looked at by those scans.", cs->fds_scanned);
     }

@@ -118,6 +118,29 @@ expect t3 "second request on the same connection tagged; a claimed container nam
 [ "$(m vigil_k8sattributes_proc_fd_scans)" -eq $((scans + 1)) ] || fail "expected one fd scan for one connection"
 ok "one /proc fd scan for a connection's two requests"
 
+# --- a source port reused by another process does not inherit the identity ----------------
+reuse_port=$(free_port)
+send_from_port() { # MARKER : one request from 127.0.0.1:$reuse_port, then close
+  payload "$1" >"$T/$1.json"
+  python3 - "$hport" "$reuse_port" "$T/$1.json" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[2])))
+s.connect(("127.0.0.1", int(sys.argv[1])))
+body = open(sys.argv[3], "rb").read()
+s.sendall(b"POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+assert b" 200 " in s.recv(4096).split(b"\r\n")[0] + b" "
+s.close()
+PY
+}
+export -f send_from_port payload
+export hport reuse_port T
+in_cg "$APP" bash -c 'send_from_port r1' || fail "sender from the container"
+expect r1 "sender from a fixed source port tagged" container.id="$CID1"
+send_from_port r2 || fail "host sender from the same source port"
+expect r2 "same source port reused by a host process: not tagged with the old identity" container.id= k8s.pod.uid=
+
 # --- syslog over TCP with logger ------------------------------------------------------------
 # logger keeps its connection while its input is open, as long-lived senders do; a sender
 # that is gone before its data is read cannot be attributed (its socket is gone).
