@@ -54,8 +54,8 @@ static const vg_option_t tcp_opts[] = {
       .doc = "Serve TLS (RFC 5425) instead of plain TCP; only when this section is given." },
     { .name = "max_connections", .type = VG_OPT_INT, .offset = offsetof(syslog_tcp_cfg_t, max_connections),
       .def = "1024", .min = "0",
-      .doc = "Open connections at once; more are closed when accepted and counted. 0 = no limit. Each holds at "
-             "most about 2 x max_octets + 128 KiB while the pipeline refuses (Vigil-specific)." },
+      .doc = "Open connections at once; more are closed when accepted and counted. 0 = no limit. A connection "
+             "holds at most about 3 x max_octets + 200 KiB, also while the pipeline refuses (Vigil-specific)." },
     { .name = "idle_timeout", .type = VG_OPT_DURATION, .offset = offsetof(syslog_tcp_cfg_t, idle_timeout),
       .def = "0s", .min = "0",
       .doc = "Close a connection that sends nothing for this long (the wait for a refusing pipeline does not "
@@ -414,7 +414,7 @@ const vg_factory_t vg_syslog_receiver_factory = {
     .description = "Receives syslog (RFC 5424, RFC 3164) over TCP, TLS, UDP and unix stream or datagram sockets "
                    "as log records, with the OpenTelemetry Collector's attribute names. TCP applies real "
                    "back-pressure: a connection whose data the pipeline refuses is not read until it accepts. "
-                   "Differences from the Collector: docs/receivers-syslog.md.",
+                   "Differences from the Collector: [receivers-syslog.md](../receivers-syslog.md).",
     .signals = VG_SIGBIT(VG_SIG_LOGS),
     .options = syslog_opts,
     .config_size = sizeof(syslog_cfg_t),

@@ -354,7 +354,10 @@ static bool try_unblock(syslog_conn_t *sc)
             return false;
         }
         if (sc->orphan_counted) rx->orphan_bytes -= sc->pend_len;
-        sc->pend_len = 0;
+        /* Blocks are rare: give the buffer back rather than keep it per connection. */
+        vg_free(sc->pend);
+        sc->pend = NULL;
+        sc->pend_len = sc->pend_cap = 0;
         sc->pend_frames = 0;
     }
     if (sc->held) {
