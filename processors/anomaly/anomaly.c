@@ -131,6 +131,7 @@ static void proc_destroy(vg_component_t *c)
 static void proc_telemetry(vg_component_t *c, vg_telemetry_t *t)
 {
     anomaly_proc_t *st = c->state;
+    if (!st) return;
     char labels[512];
     snprintf(labels, sizeof labels, "processor=\"%s\",pipeline=\"%s\"", c->id, c->pipeline ? c->pipeline : "");
     vg_anl_telemetry(st->anl, t, labels);

@@ -35,7 +35,7 @@ typedef struct {
     char **chunks;     /* ceil(cap / ANL_CHUNK) pointers, allocated on use */
     size_t nchunks;
     uint32_t *buckets; /* heads */
-    size_t nbuckets;   /* power of two */
+    size_t nbuckets;   /* power of two, 64 at first, doubled when count reaches it */
     uint32_t head, tail;
     uint64_t evictions;
     anl_evict_fn on_evict;

@@ -720,6 +720,7 @@ static void window_feed(vg_anl_t *a, anl_source_t *src, int64_t end, int64_t now
 {
     anl_series_t *s = &src->s;
     anl_point_t p;
+    if (s->det == ANL_DET_LOG_RATE && !a->cfg->logs.rate) return; /* the source exists for its templates */
     if (s->det == ANL_DET_ERRORS) {
         if (src->win_n == 0) return; /* no spans: no ratio */
         anl_series_score(s, &a->learn, end, (double)src->win_err / (double)src->win_n, &p);

@@ -27,8 +27,7 @@ int anl_table_init(anl_table_t *t, size_t esz, size_t cap, anl_evict_fn on_evict
     t->ud = ud;
     t->head = t->tail = ANL_NIL;
     t->nchunks = (cap + ANL_CHUNK - 1) / ANL_CHUNK;
-    t->nbuckets = 16;
-    while (t->nbuckets < cap) t->nbuckets *= 2;
+    t->nbuckets = 64; /* grows with the entries (load factor <= 1), up to the cap */
     t->chunks = vg_calloc(t->nchunks, sizeof *t->chunks);
     t->buckets = vg_malloc(t->nbuckets * sizeof *t->buckets);
     if (!t->chunks || !t->buckets) {
@@ -94,9 +93,29 @@ static void bucket_unlink(anl_table_t *t, anl_hdr_t *h)
     h->hnext = ANL_NIL;
 }
 
+/* Doubles the bucket array and relinks every entry. VG_ENOMEM leaves it as it was. */
+static int grow_buckets(anl_table_t *t)
+{
+    size_t nb = t->nbuckets * 2;
+    uint32_t *b = vg_malloc(nb * sizeof *b);
+    if (!b) return VG_ENOMEM;
+    for (size_t i = 0; i < nb; i++) b[i] = ANL_NIL;
+    vg_free(t->buckets);
+    t->buckets = b;
+    t->nbuckets = nb;
+    for (uint32_t i = 0; i < t->count; i++) {
+        anl_hdr_t *h = slot(t, i);
+        size_t k = bucket_of(t, h->key);
+        h->hnext = t->buckets[k];
+        t->buckets[k] = i;
+    }
+    return 0;
+}
+
 void *anl_table_insert(anl_table_t *t, uint64_t key)
 {
     anl_hdr_t *h;
+    if (t->count < t->cap && t->count >= t->nbuckets && grow_buckets(t)) return NULL;
     if (t->count < t->cap) {
         uint32_t i = (uint32_t)t->count;
         size_t c = i / ANL_CHUNK;

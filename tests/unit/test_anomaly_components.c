@@ -1070,6 +1070,33 @@ static void test_alloc_failures(void **state)
     }
 }
 
+static void test_alloc_failures_growth(void **state)
+{
+    (void)state;
+    /* tables growing (entry chunks, hash index doubling) with allocations failing */
+    enum { N = 200 };
+    vg_batch_t *b[N];
+    for (int i = 0; i < N; i++) {
+        char ctr[16];
+        snprintf(ctr, sizeof ctr, "c%03d", i);
+        b[i] = gauge_batch(ctr, NULL, "m", "1", T0, 1);
+    }
+    for (long n = 1; n < 40; n++) {
+        conf_t c;
+        vg_anl_t *a = scorer(&c, "warmup: 2\nmax_series: 150\n", false);
+        vg_mem_fail_after(n);
+        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)b[i]->req, NULL, T0);
+        vg_mem_fail_reset();
+        assert_true(vg_anl_series_count(a) <= 150);
+        /* after the failures it works again */
+        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)b[i]->req, NULL, T0 + SEC);
+        assert_int_equal(vg_anl_series_count(a), 150);
+        vg_anl_free(a);
+        conf_free(&c);
+    }
+    for (int i = 0; i < N; i++) vg_batch_unref(b[i]);
+}
+
 static void test_config_errors(void **state)
 {
     (void)state;
@@ -1110,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_connector_drops_when_full),
         cmocka_unit_test(test_connector_shutdown_delivers),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_alloc_failures_growth),
         cmocka_unit_test(test_config_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
