@@ -628,7 +628,7 @@ static int start_api(vg_component_t *c, k8s_state_t *st)
         .backoff_initial_ms = 250,
         .backoff_max_ms = 30000,
         .page_size = 500,
-        .max_object_bytes = 256u << 20,
+        .max_object_bytes = 64u << 20, /* a 500-pod page is a few MiB */
     };
     k8s_sink_t sink = { sink_upsert, sink_remove, sink_synced, st };
     VG_INFO(c->id, "watching pods%s%s%s%s at %s", node ? " on node " : "", node ? node : "",
