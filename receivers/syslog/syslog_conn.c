@@ -339,6 +339,8 @@ static bool try_unblock(syslog_conn_t *sc)
     syslog_rx_t *rx = sc->rx;
     if (sc->pend_len) {
         vg_syslog_builder_set_peer(rx->sbld, sc->net, &sc->peer, sc->add_attrs);
+        /* These frames were counted (parse errors, repairs) when they first came. */
+        vg_syslog_map_stats_t counted = rx->sbld->st;
         const char *p = sc->pend, *end = sc->pend + sc->pend_len;
         while (p < end) {
             uint32_t len;
@@ -348,6 +350,9 @@ static bool try_unblock(syslog_conn_t *sc)
             vg_syslog_builder_add(rx->sbld, p + 8, len, status, sc->pend_observed);
             p += 8 + len;
         }
+        uint64_t nomem = rx->sbld->st.nomem;
+        rx->sbld->st = counted;
+        rx->sbld->st.nomem = nomem;
         vg_batch_t *b = vg_syslog_builder_take(rx->sbld);
         if (b && syslog_emit(rx, b)) {
             blocked_push(rx, sc);
