@@ -135,6 +135,11 @@ static const vg_option_t syslog_opts[] = {
       .values = on_errors,
       .doc = "A message that does not parse: keep sends it with body = the raw bytes and the attribute "
              "syslog.parse_error; drop leaves it out. Both are counted." },
+    { .name = "attributes", .type = VG_OPT_MAP, .offset = offsetof(syslog_cfg_t, attributes),
+      .doc = "key: value labels added to every record's attributes (literal strings; the Collector's "
+             "expressions are not evaluated)." },
+    { .name = "resource", .type = VG_OPT_MAP, .offset = offsetof(syslog_cfg_t, resource),
+      .doc = "key: value labels added to the resource of every batch (literal strings)." },
     { .name = "tcp", .type = VG_OPT_TABLE, .offset = offsetof(syslog_cfg_t, tcp), .sub = tcp_opts,
       .present = VG_OPT_PRESENT(syslog_cfg_t, tcp_set), .doc = "Listen on TCP (or TLS)." },
     { .name = "udp", .type = VG_OPT_TABLE, .offset = offsetof(syslog_cfg_t, udp), .sub = udp_opts,
@@ -260,6 +265,8 @@ static int syslog_create(vg_component_t *c)
         .parse = &rx->popts,
         .drop_errors = cfg->on_error == SYSLOG_ON_ERROR_DROP,
         .max_octets = (size_t)cfg->max_octets,
+        .attributes = &cfg->attributes,
+        .resource = &cfg->resource,
     };
     rx->sbld = vg_malloc(sizeof *rx->sbld);
     if (!rx->sbld) {

@@ -57,6 +57,7 @@ typedef struct {
     uint64_t max_octets;
     bool allow_skip_pri_header;
     int on_error;
+    vg_strmap_t attributes, resource;
     bool tcp_set, udp_set, unix_set;
     syslog_tcp_cfg_t tcp;
     syslog_udp_cfg_t udp;

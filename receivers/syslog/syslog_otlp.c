@@ -26,7 +26,7 @@ static const char *const key_names[VG_SYSLOG_K_COUNT] = {
 
 /* Records per arena allocation of LogRecord structs. */
 #define RECORD_CHUNK 64
-#define ATTR_MAX 24
+#define ATTR_MAX 16 /* syslog attributes of one record, at most */
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
@@ -176,6 +176,8 @@ static void reset_batch_state(vg_syslog_builder_t *bd)
     bd->peer_mixed = false;
     bd->peer_kv_ready = false;
     bd->n_peer_kv = 0;
+    bd->extra_kv = NULL;
+    bd->n_extra_kv = 0;
     memset(bd->key, 0, sizeof bd->key);
     memset(bd->kv_pri, 0, sizeof bd->kv_pri);
     memset(bd->kv_fac, 0, sizeof bd->kv_fac);
@@ -226,16 +228,29 @@ static int start_batch(vg_syslog_builder_t *bd)
         vg_batch_unref(b);
         return VG_ENOMEM;
     }
-    for (int k = 0; k < VG_SYSLOG_K_COUNT; k++) {
-        if (!(bd->key[k] = vg_arena_strdup(b->arena, key_names[k]))) {
-            vg_batch_unref(b);
-            reset_batch_state(bd);
-            return VG_ENOMEM;
+    for (int k = 0; k < VG_SYSLOG_K_COUNT; k++)
+        if (!(bd->key[k] = vg_arena_strdup(b->arena, key_names[k]))) goto fail;
+    /* `resource` labels on the batch's resource, `attributes` once per batch, shared by its records. */
+    const vg_strmap_t *res = bd->cfg.resource, *ex = bd->cfg.attributes;
+    for (size_t i = 0; res && i < res->n; i++)
+        if (vg_build_attr_str(b->arena, &rl->resource->attributes, &rl->resource->n_attributes, res->k[i], res->v[i]))
+            goto fail;
+    bd->n_extra_kv = 0;
+    if (ex && ex->n) {
+        if (!(bd->extra_kv = vg_arena_alloc(b->arena, ex->n * sizeof *bd->extra_kv))) goto fail;
+        for (size_t i = 0; i < ex->n; i++) {
+            char *k = vg_arena_strdup(b->arena, ex->k[i]), *v = vg_arena_strdup(b->arena, ex->v[i]);
+            if (!k || !v || !(bd->extra_kv[i] = kv_cstr(b->arena, k, v))) goto fail;
         }
+        bd->n_extra_kv = ex->n;
     }
     bd->b = b;
     bd->sl = sl;
     return 0;
+fail:
+    vg_batch_unref(b);
+    reset_batch_state(bd);
+    return VG_ENOMEM;
 }
 
 /* The peer's attributes, made once per batch and peer. */
@@ -442,8 +457,9 @@ int vg_syslog_builder_add(vg_syslog_builder_t *bd, const char *data, size_t len,
     vg_log_record_t *r = new_record(bd);
     if (!r) goto nomem;
     bool repaired = false;
-    vg_kv_t *attrs[ATTR_MAX];
+    vg_kv_t **attrs = vg_arena_alloc(a, (ATTR_MAX + VG_SYSLOG_PEER_KV_MAX + bd->n_extra_kv) * sizeof *attrs);
     size_t n = 0;
+    if (!attrs) goto nomem;
     r->observed_time_unix_nano = (uint64_t)observed_ns;
     char *body = put_str(a, data ? data : "", len, &repaired);
     vg_anyvalue_t *bv = vg_arena_alloc(a, sizeof *bv);
@@ -515,9 +531,9 @@ int vg_syslog_builder_add(vg_syslog_builder_t *bd, const char *data, size_t len,
             attrs[n++] = bd->kv_ver;
         }
     }
-    for (size_t i = 0; i < bd->n_peer_kv && n < ATTR_MAX; i++) attrs[n++] = bd->peer_kv[i];
-    r->attributes = vg_arena_memdup(a, attrs, n * sizeof *attrs);
-    if (!r->attributes) goto nomem;
+    for (size_t i = 0; i < bd->n_peer_kv; i++) attrs[n++] = bd->peer_kv[i];
+    for (size_t i = 0; i < bd->n_extra_kv; i++) attrs[n++] = bd->extra_kv[i];
+    r->attributes = attrs;
     r->n_attributes = n;
     if (push_record(bd, r)) goto nomem;
     bd->raw_bytes += len;

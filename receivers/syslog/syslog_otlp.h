@@ -14,7 +14,9 @@
  *   attributes                appname hostname proc_id msg_id message
  *                             structured_data version priority facility
  *                             facility_text (absent fields give none), then
- *                             the peer's (see vg_syslog_builder_set_peer)
+ *                             the peer's (see vg_syslog_builder_set_peer),
+ *                             then cfg.attributes; cfg.resource goes on the
+ *                             batch's resource
  * A message that does not parse (or was cut at max_octets) becomes a record
  * with body = the raw bytes and `syslog.parse_error` = why, or is dropped
  * when drop_errors is set; both are counted in `st`.
@@ -34,6 +36,7 @@
 
 #include "batch.h"
 #include "net/peer.h"
+#include "options.h"
 #include "otlp.h"
 #include "receivers/syslog/syslog_parse.h"
 
@@ -59,6 +62,8 @@ typedef struct {
     const vg_syslog_parse_opts_t *parse; /* protocol, location, skip-PRI; now_ns is set per add */
     bool drop_errors;                    /* on_error: drop */
     size_t max_octets;                   /* for the "too long" error text */
+    const vg_strmap_t *attributes;       /* added to every record (may be NULL) */
+    const vg_strmap_t *resource;         /* added to every batch's resource (may be NULL) */
 } vg_syslog_map_cfg_t;
 
 typedef struct {
@@ -93,6 +98,8 @@ typedef struct vg_syslog_builder {
     bool peer_set, peer_mixed, peer_kv_ready, add_peer;
     vg_kv_t *peer_kv[VG_SYSLOG_PEER_KV_MAX];
     size_t n_peer_kv;
+    vg_kv_t **extra_kv; /* cfg.attributes, made once per batch */
+    size_t n_extra_kv;
     /* per-batch caches (valid while b is) */
     char *key[VG_SYSLOG_K_COUNT];
     vg_kv_t *kv_pri[192], *kv_fac[24], *kv_factext[24], *kv_ver;

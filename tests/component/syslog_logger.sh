@@ -19,6 +19,8 @@ receivers:
   syslog/r5424:
     protocol: rfc5424
     enable_octet_counting: true
+    attributes: { source: logger-test }
+    resource: { host.name: test-host }
     tcp: { listen_address: "127.0.0.1:$p5" }
     udp: { listen_address: "127.0.0.1:$p5" }
     unix: { path: "$T/dgram.sock" }
@@ -160,6 +162,9 @@ def common(k, pri, app, pid, transport, msg, msgid=None, version=1, sd=None, hos
 tq = {"tzKnown": "1", "isSynced": "0"}
 common(1, 19 * 8 + 4, "app1", "1001", "tcp", "m1-%s tcp lf" % rid, "MSG1",
        sd={"timeQuality": tq, "zoo@32473": {"tiger": "hungry", "q": 'a"b]c\\d'}})
+eq(1, "attributes label", by[1][0]["attrs"].get("source"), "logger-test")
+eq(1, "resource label", by[1][0]["resource"].get("host.name"), "test-host")
+eq(5, "no label from another receiver", by[5][0]["attrs"].get("source"), None)
 common(2, 8, "app2", "1002", "tcp", "m2-%s tcp octet" % rid, "MSG2", sd={"timeQuality": tq})
 common(3, 3 * 8 + 6, "app3", "1003", "udp", "m3-%s udp" % rid, sd={"timeQuality": tq, "ex@1": {"k": "v"}})
 common(4, 4 * 8 + 2, "app4", "1004", "unix", "m4-%s unix dgram" % rid, "MSG4", sd={"timeQuality": tq})

@@ -5,7 +5,8 @@ the syslog component tests.
     import syslog_records; syslog_records.load(FILE) -> [record, ...]
 
 A record is a dict: body, time (ns, int), observed (ns, int), severity (int),
-severity_text, attrs (key -> value: str, int, or dict for kvlists)."""
+severity_text, attrs (key -> value: str, int, or dict for kvlists), resource
+(the resource's attributes, same form)."""
 import json
 import sys
 
@@ -38,6 +39,7 @@ def load(path):
             # Strict: the exporter must never write invalid UTF-8.
             doc = json.loads(raw.decode("utf-8", errors="strict"))
             for rl in doc.get("resourceLogs", []):
+                res = {kv["key"]: value(kv.get("value")) for kv in rl.get("resource", {}).get("attributes", [])}
                 for sl in rl.get("scopeLogs", []):
                     for r in sl.get("logRecords", []):
                         attrs = {}
@@ -52,6 +54,7 @@ def load(path):
                             "severity": int(r.get("severityNumber", 0)),
                             "severity_text": r.get("severityText", ""),
                             "attrs": attrs,
+                            "resource": res,
                         })
     return out
 

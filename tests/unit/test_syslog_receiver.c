@@ -375,6 +375,27 @@ static void test_map_peers(void **state)
     assert_int_equal(aint(r, "unix.peer.gid"), 100);
     assert_null(attr(r, "network.peer.address"));
     vg_batch_unref(b);
+    /* attributes and resource labels */
+    vg_batch_t *lb;
+    {
+        char *ak[] = { "env" }, *av[] = { "prod" }, *rk[] = { "host.name", "service.name" }, *rv[] = { "vm1", "syslog" };
+        vg_strmap_t am = { 1, ak, av }, rm = { 2, rk, rv };
+        m->mc.attributes = &am;
+        m->mc.resource = &rm;
+        vg_syslog_builder_init(&m->bd, &m->mc);
+        assert_int_equal(ADD(m, "<13>1 - h a - - - labelled"), 1);
+        assert_int_equal(ADD(m, "<13>1 - h a - - - labelled too"), 1);
+        lb = vg_syslog_builder_take(&m->bd);
+        m->mc.attributes = m->mc.resource = NULL;
+        vg_syslog_builder_init(&m->bd, &m->mc);
+    }
+    assert_string_equal(astr(rec(lb, 0), "env"), "prod");
+    assert_ptr_equal(attr(rec(lb, 0), "env"), attr(rec(lb, 1), "env"));
+    vg_resource_t *res = ((vg_logs_req_t *)lb->req)->resource_logs[0]->resource;
+    assert_int_equal(res->n_attributes, 2);
+    assert_string_equal(res->attributes[1]->key, "service.name");
+    assert_string_equal(res->attributes[1]->value->string_value, "syslog");
+    vg_batch_unref(lb);
     /* add_attributes: false */
     vg_syslog_builder_set_peer(&m->bd, VG_SYSLOG_NET_UNIX, &u, false);
     assert_int_equal(ADD(m, "<13>1 - h a - - - four"), 1);
