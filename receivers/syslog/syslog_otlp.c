@@ -457,9 +457,10 @@ int vg_syslog_builder_add(vg_syslog_builder_t *bd, const char *data, size_t len,
     vg_log_record_t *r = new_record(bd);
     if (!r) goto nomem;
     bool repaired = false;
-    vg_kv_t **attrs = vg_arena_alloc(a, (ATTR_MAX + VG_SYSLOG_PEER_KV_MAX + bd->n_extra_kv) * sizeof *attrs);
-    size_t n = 0;
-    if (!attrs) goto nomem;
+    /* Filled on the stack and copied at its exact size (many labels: in the arena). */
+    vg_kv_t *local[64], **attrs = local;
+    size_t n = 0, cap = ATTR_MAX + VG_SYSLOG_PEER_KV_MAX + bd->n_extra_kv;
+    if (cap > sizeof local / sizeof *local && !(attrs = vg_arena_alloc(a, cap * sizeof *attrs))) goto nomem;
     r->observed_time_unix_nano = (uint64_t)observed_ns;
     char *body = put_str(a, data ? data : "", len, &repaired);
     vg_anyvalue_t *bv = vg_arena_alloc(a, sizeof *bv);
@@ -533,7 +534,8 @@ int vg_syslog_builder_add(vg_syslog_builder_t *bd, const char *data, size_t len,
     }
     for (size_t i = 0; i < bd->n_peer_kv; i++) attrs[n++] = bd->peer_kv[i];
     for (size_t i = 0; i < bd->n_extra_kv; i++) attrs[n++] = bd->extra_kv[i];
-    r->attributes = attrs;
+    r->attributes = attrs == local ? vg_arena_memdup(a, attrs, n * sizeof *attrs) : attrs;
+    if (!r->attributes) goto nomem;
     r->n_attributes = n;
     if (push_record(bd, r)) goto nomem;
     bd->raw_bytes += len;
