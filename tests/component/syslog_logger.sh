@@ -79,7 +79,8 @@ VG_PIDS+=($!)
 rs_pid=$!
 for _ in $(seq 100); do ss -lun 2>/dev/null | grep -q "127.0.0.1:$prs_in " && break; sleep 0.05; done
 ss -lun | grep -q "127.0.0.1:$prs_in " || fail "rsyslogd did not start: $(cat "$T/rsyslog.log")"
-ls -l "/proc/$rs_pid/fd" 2>/dev/null | grep -q '/dev/log' && fail "rsyslogd opened /dev/log"
+# imuxsock (and imklog) are not loaded: rsyslogd must hold no unix socket (no /dev/log).
+ss -xap 2>/dev/null | grep -q "pid=$rs_pid," && fail "rsyslogd opened a unix socket: $(ss -xap | grep "pid=$rs_pid,")"
 
 host=$(hostname)
 id=$RANDOM
