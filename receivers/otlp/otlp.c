@@ -296,6 +296,15 @@ static void on_tick_closed(uv_handle_t *h)
     r->tick_open = false;
 }
 
+void otlp_recv_maybe_done(otlp_recv_t *r)
+{
+    if (r->shutting && !r->grpc_open && !r->http_open && r->h2_live == 0 && r->tick_open &&
+        !uv_is_closing((uv_handle_t *)&r->tick)) {
+        uv_timer_stop(&r->tick);
+        uv_close((uv_handle_t *)&r->tick, on_tick_closed);
+    }
+}
+
 static void on_tick(uv_timer_t *t)
 {
     otlp_recv_t *r = t->data;
@@ -306,10 +315,7 @@ static void on_tick(uv_timer_t *t)
         otlp_h2_tick(h, now);
         h = next;
     }
-    if (r->shutting && !r->grpc_open && !r->http_open && r->h2_live == 0 && r->tick_open) {
-        uv_timer_stop(&r->tick);
-        uv_close((uv_handle_t *)&r->tick, on_tick_closed);
-    }
+    otlp_recv_maybe_done(r);
 }
 
 static void stop_all(otlp_recv_t *r)
@@ -326,10 +332,24 @@ static int otlp_start(vg_component_t *c)
     otlp_recv_t *r = c->state;
     const otlp_cfg_t *cfg = c->cfg;
     r->loop = c->loop;
+    /* One timer for every session deadline: a quarter of the shortest one. */
     uint64_t t = UINT64_MAX;
-    if (cfg->protocols.grpc_set) t = (uint64_t)(cfg->protocols.grpc.request_timeout / 1000000);
-    if (cfg->protocols.http_set && (uint64_t)(cfg->protocols.http.read_timeout / 1000000) < t)
-        t = (uint64_t)(cfg->protocols.http.read_timeout / 1000000);
+    int64_t d[8] = { 0 };
+    if (cfg->protocols.grpc_set) {
+        const otlp_ka_server_cfg_t *ka = &cfg->protocols.grpc.keepalive.server_parameters;
+        d[0] = cfg->protocols.grpc.request_timeout;
+        d[1] = ka->max_connection_idle;
+        d[2] = ka->max_connection_age;
+        d[3] = ka->max_connection_age_grace;
+        d[4] = ka->time;
+        d[5] = ka->timeout;
+    }
+    if (cfg->protocols.http_set) {
+        d[6] = cfg->protocols.http.read_timeout;
+        d[7] = cfg->protocols.http.idle_timeout;
+    }
+    for (int i = 0; i < 8; i++)
+        if (d[i] > 0 && (uint64_t)(d[i] / 1000000) < t) t = (uint64_t)(d[i] / 1000000);
     r->tick_ms = t / 4 < 50 ? 50 : t / 4 > 1000 ? 1000 : t / 4;
     uv_timer_init(c->loop, &r->tick);
     r->tick.data = r;
@@ -353,10 +373,7 @@ static void otlp_shutdown(vg_component_t *c)
     otlp_recv_t *r = c->state;
     if (!r || r->shutting) return;
     stop_all(r);
-    if (r->tick_open && !r->grpc_open && !r->http_open && r->h2_live == 0) {
-        uv_timer_stop(&r->tick);
-        uv_close((uv_handle_t *)&r->tick, on_tick_closed);
-    }
+    otlp_recv_maybe_done(r);
 }
 
 static bool otlp_busy(vg_component_t *c)

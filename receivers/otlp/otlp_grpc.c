@@ -262,6 +262,7 @@ static void on_grpc_closed(vg_listener_t *l, void *arg)
     otlp_recv_t *r = arg;
     r->grpc_l = NULL;
     r->grpc_open = false;
+    otlp_recv_maybe_done(r);
 }
 
 void otlp_grpc_stop(otlp_recv_t *r)

@@ -94,8 +94,18 @@ struct otlp_h2 {
     bool reset_strikes, ping_out, goaway_sent, shutting, closed, in_recv, read_paused, age_goaway, seen_frame;
     bool freeing;
     bool ready;                 /* the peer sent something: output may go out (TLS handshake done) */
+    char who[64];
     otlp_h2_t *prev, *next;
 };
+
+/* The peer for log lines: "10.0.0.7:51234", "unix pid 42" or "unknown peer". */
+static const char *who(otlp_h2_t *h)
+{
+    if (h->peer.addr[0]) snprintf(h->who, sizeof h->who, "%s:%d", h->peer.addr, h->peer.port);
+    else if (h->peer.family) snprintf(h->who, sizeof h->who, "unix pid %d", h->peer.pid);
+    else snprintf(h->who, sizeof h->who, "unknown peer");
+    return h->who;
+}
 
 static uint64_t ns_ms(int64_t ns) { return ns > 0 ? (uint64_t)(ns / 1000000) + (ns % 1000000 ? 1 : 0) : 0; }
 
@@ -456,7 +466,7 @@ static void ping_received(otlp_h2_t *h)
     if (now - last < min) h->ping_strikes++;
     if (h->ping_strikes > MAX_PING_STRIKES && !h->goaway_sent) {
         static const char dbg[] = "too_many_pings";
-        VG_INFO(h->r->c->id, "closing connection from %s: too many pings", h->peer.addr[0] ? h->peer.addr : "unix");
+        VG_INFO(h->r->c->id, "closing connection from %s: too many pings", who(h));
         nghttp2_submit_goaway(h->sess, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(h->sess),
                               NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)dbg, sizeof dbg - 1);
         h->goaway_sent = true;
@@ -695,7 +705,7 @@ void otlp_h2_feed(otlp_h2_t *h, const uint8_t *data, size_t len)
     h->in_recv = false;
     if (n < 0) {
         h->r->h2_errors++;
-        VG_DEBUG(h->r->c->id, "HTTP/2 session with %s ended: %s", h->peer.addr[0] ? h->peer.addr : "unix",
+        VG_DEBUG(h->r->c->id, "HTTP/2 session with %s ended: %s", who(h),
                  nghttp2_strerror((int)n));
         if (n == NGHTTP2_ERR_BAD_CLIENT_MAGIC && h->kind == OTLP_PROTO_GRPC) {
             http1_on_grpc_port(h, data, len);
@@ -757,7 +767,7 @@ void otlp_h2_tick(otlp_h2_t *h, uint64_t now)
     }
     if (h->ping_out && h->ka_timeout && now - h->ping_sent_ms >= h->ka_timeout) {
         h->r->keepalive_closes++;
-        VG_DEBUG(h->r->c->id, "keepalive ping to %s not answered; closing", h->peer.addr[0] ? h->peer.addr : "unix");
+        VG_DEBUG(h->r->c->id, "keepalive ping to %s not answered; closing", who(h));
         h2_close(h, 1);
         return;
     }
@@ -776,7 +786,7 @@ void otlp_h2_tick(otlp_h2_t *h, uint64_t now)
         return;
     }
     if (h->io->queued(h->io_ctx) > 0 && now - h->last_out_ms >= h->req_timeout) {
-        VG_DEBUG(h->r->c->id, "%s does not read its answers; closing", h->peer.addr[0] ? h->peer.addr : "unix");
+        VG_DEBUG(h->r->c->id, "%s does not read its answers; closing", who(h));
         h2_close(h, 1);
         return;
     }
@@ -800,6 +810,7 @@ void otlp_h2_free(otlp_h2_t *h)
     r->h2_live--;
     vg_free(h->obuf);
     vg_free(h);
+    if (r->loop) otlp_recv_maybe_done(r);
 }
 
 /* ---- binding to a vg_conn --------------------------------------------------------------- */
@@ -845,7 +856,7 @@ static void conn_end(vg_conn_t *c, int err, void *arg)
 {
     (void)c;
     otlp_h2_t *h = arg;
-    if (err == VG_ETIMEOUT) VG_DEBUG(h->r->c->id, "connection from %s idle; closed", h->peer.addr);
+    if (err == VG_ETIMEOUT) VG_DEBUG(h->r->c->id, "connection from %s idle; closed", who(h));
     h->closed = true; /* the conn closes itself */
 }
 

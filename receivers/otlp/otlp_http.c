@@ -310,6 +310,7 @@ static void on_http_closed(vg_http_server_t *srv, void *arg)
     otlp_recv_t *r = arg;
     r->http_srv = NULL;
     r->http_open = false;
+    otlp_recv_maybe_done(r);
 }
 
 void otlp_http_stop(otlp_recv_t *r)

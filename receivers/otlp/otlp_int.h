@@ -236,6 +236,8 @@ typedef struct otlp_recv {
 
 extern const double otlp_size_buckets[OTLP_SIZE_BUCKETS];
 
+/* Shutting down and every listener and connection closed: closes the timer. */
+void otlp_recv_maybe_done(otlp_recv_t *r);
 /* Sets defaults that do not need I/O (limits, paths); used by start and the fuzz target. */
 int otlp_recv_init(otlp_recv_t *r, vg_component_t *c);
 void otlp_recv_free_paths(otlp_recv_t *r);
