@@ -550,9 +550,13 @@ static void on_accept(vg_listener_t *l, vg_conn_t *c, void *arg)
     if (rx->conns) rx->conns->prev = sc;
     rx->conns = sc;
     rx->nconns++;
-    if (vg_conn_start(c, &handler, sc)) {
-        /* Closing already: on_close will free sc. */
-        VG_DEBUG(rx->c->id, "connection closed before it started");
+    int rc = vg_conn_start(c, &handler, sc);
+    if (rc == VG_ESTATE) {
+        /* Closing already, without our handler: on_close will not come. */
+        sc->conn = NULL;
+        conn_free(sc);
+    } else if (rc) {
+        VG_DEBUG(rx->c->id, "connection failed as it started; on_close frees it");
     }
 }
 
