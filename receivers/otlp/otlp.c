@@ -13,6 +13,7 @@
 #include "error.h"
 #include "log.h"
 #include "mem.h"
+#include "service.h"
 #include "telemetry.h"
 
 #include <stdio.h>
@@ -322,6 +323,12 @@ static void stop_all(otlp_recv_t *r)
 {
     r->shutting = true;
     r->shutdown_ms = r->loop ? uv_now(r->loop) : 0;
+    /* Calls in flight may finish for 5 s, but within half the service's drain
+     * deadline, so that everything has closed before the graph gives up. */
+    r->drain_ms = 5000;
+    const vg_config_t *sc = r->c->svc ? vg_service_config(r->c->svc) : NULL;
+    if (sc && sc->service.drain_timeout >= 0 && (uint64_t)(sc->service.drain_timeout / 2000000) < r->drain_ms)
+        r->drain_ms = (uint64_t)(sc->service.drain_timeout / 2000000);
     for (otlp_h2_t *h = r->h2s; h; h = otlp_h2_next(h)) otlp_h2_shutdown(h);
     otlp_grpc_stop(r);
     otlp_http_stop(r);

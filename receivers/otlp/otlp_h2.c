@@ -43,7 +43,7 @@
 #define MAX_HEADER_BYTES (64u * 1024) /* header list, counted as in SETTINGS_MAX_HEADER_LIST_SIZE */
 #define OUT_HIGH (1u << 20)         /* answers queued before reading stops */
 #define OBUF_FLUSH (64u * 1024)
-#define DRAIN_MS 5000               /* graceful shutdown: streams in flight get this long */
+#define DRAIN_MS 5000               /* a GOAWAY for idleness or too many pings: streams get this long */
 #define DEFAULT_STREAMS 100
 #define MAX_PING_STRIKES 2
 #define NO_STREAM_PING_MS (2u * 3600 * 1000) /* gRPC-Go: pings without streams at most every 2 h */
@@ -219,6 +219,10 @@ static void admit(otlp_h2_t *h, otlp_stream_t *s)
     s->reserved = reservation(s);
     h->reserved += s->reserved;
     h->admitted++;
+    /* Its memory is reserved: let the client send it at full speed (the
+     * stream window grows to the reservation, at most 16 MiB). */
+    size_t w = s->reserved < ((size_t)16 << 20) ? s->reserved : ((size_t)16 << 20);
+    if (w > IW) nghttp2_session_set_local_window_size(h->sess, NGHTTP2_FLAG_NONE, s->id, (int32_t)w);
     give_back(h, s, true);
 }
 
@@ -737,7 +741,8 @@ void otlp_h2_shutdown(otlp_h2_t *h)
 void otlp_h2_tick(otlp_h2_t *h, uint64_t now)
 {
     if (h->closed) return;
-    if (h->shutting && h->goaway_sent && now - h->goaway_ms >= DRAIN_MS && (h->r->shutting || !h->age_goaway)) {
+    uint64_t drain = h->r->shutting ? h->r->drain_ms : DRAIN_MS;
+    if (h->shutting && h->goaway_sent && now - h->goaway_ms >= drain && (h->r->shutting || !h->age_goaway)) {
         h2_close(h, 1);
         return;
     }

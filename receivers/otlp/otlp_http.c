@@ -20,8 +20,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define DRAIN_MS 5000
-
 static void sanitize(char *dst, size_t cap, const char *src)
 {
     size_t o = 0;
@@ -315,5 +313,5 @@ static void on_http_closed(vg_http_server_t *srv, void *arg)
 
 void otlp_http_stop(otlp_recv_t *r)
 {
-    if (r->http_srv) vg_http_server_close(r->http_srv, DRAIN_MS, on_http_closed, r);
+    if (r->http_srv) vg_http_server_close(r->http_srv, r->drain_ms ? r->drain_ms : 1, on_http_closed, r);
 }

@@ -227,6 +227,7 @@ typedef struct otlp_recv {
     uint64_t tick_ms;
     bool shutting;
     uint64_t shutdown_ms;
+    uint64_t drain_ms;        /* how long connections may finish at shutdown */
     /* telemetry */
     otlp_pstats_t st[OTLP_PROTO_COUNT][VG_SIG_COUNT];
     uint64_t unrouted[OTLP_PROTO_COUNT];      /* no signal: unknown path, method */
