@@ -112,8 +112,10 @@ static int on_headers(otlp_h2_t *h, otlp_stream_t *s, const otlp_h2_headers_t *h
         on_error(h, s, VG_EUNSUPPORTED, OTLP_AT_METHOD, msg);
         return 1;
     }
+    /* application/grpc or application/grpc+proto, parameters allowed */
+    const char *sub = hd->ctype + 16;
     if (strncasecmp(hd->ctype, "application/grpc", 16) != 0 ||
-        (hd->ctype[16] && hd->ctype[16] != '+' && hd->ctype[16] != ';')) {
+        !(*sub == '\0' || *sub == ';' || (strncasecmp(sub, "+proto", 6) == 0 && (sub[6] == '\0' || sub[6] == ';')))) {
         sanitize(a, sizeof a, hd->ctype);
         snprintf(msg, sizeof msg, "content-type \"%s\" is not application/grpc", a);
         on_error(h, s, VG_EUNSUPPORTED, OTLP_AT_MEDIA_TYPE, msg);
