@@ -273,8 +273,12 @@ typedef struct {
 } chk_t;
 
 #define MAX_TRACKED_FIELDS 64
-#define SLAB_PER_FIELD 80  /* protobuf-c's scanned-member slabs, per field occurrence */
-#define ALLOC_OVERHEAD 16  /* arena rounding per allocation */
+/* protobuf-c scans a message's fields into "slabs": 16 on the stack, then
+ * heap slabs of 32, 64, 128... entries (about 32 bytes each): at most twice
+ * the occurrences, for messages with more than 16. */
+#define SLAB_FREE_FIELDS 16
+#define SLAB_BYTES_PER_FIELD 64
+#define R16(n) (((size_t)(n) + 15) & ~(size_t)15) /* the arena rounds every allocation to 16 bytes */
 
 static size_t path_print(const frame_t *fr, char *buf, size_t len)
 {
@@ -396,7 +400,7 @@ static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescri
             if (data[bad - 1] == 0) return chk_fail(c, &ff, "string contains a NUL byte (at byte %zu)", bad - 1);
             return chk_fail(c, &ff, "invalid UTF-8 in string (at byte %zu)", bad - 1);
         }
-        c->mem += dlen + 1 + ALLOC_OVERHEAD;
+        c->mem += R16(dlen + 1);
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
@@ -405,7 +409,7 @@ static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescri
         else if (strcmp(f->name, "span_id") == 0 || strcmp(f->name, "parent_span_id") == 0) want_len = 8;
         if (want_len && dlen && dlen != want_len)
             return chk_fail(c, &ff, "expected %zu bytes or none (got %zu)", want_len, dlen);
-        c->mem += dlen + ALLOC_OVERHEAD;
+        c->mem += R16(dlen);
         return 0;
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
@@ -430,7 +434,7 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
     memset(counts, 0, nf * sizeof *counts);
     size_t occurrences = 0, unknown = 0;
     const uint8_t *end = p + len;
-    c->mem += d->sizeof_message + ALLOC_OVERHEAD;
+    c->mem += R16(d->sizeof_message);
     while (p < end) {
         uint64_t key;
         if (varint(&p, end, &key)) return chk_fail(c, fr, "malformed field key (truncated protobuf)");
@@ -476,7 +480,7 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         occurrences++;
         if (!f) { /* unknown fields are kept by protobuf-c */
             unknown++;
-            c->mem += dlen + ALLOC_OVERHEAD;
+            c->mem += R16(dlen);
             continue;
         }
         int rc = check_field(c, fr, d, f, idx, wt, data, dlen, depth, anydepth, cnt);
@@ -484,9 +488,9 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
     }
     for (unsigned i = 0; i < nf; i++)
         if (counts[i] && d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
-            c->mem += (size_t)counts[i] * elem_size(d->fields[i].type) + ALLOC_OVERHEAD;
-    if (unknown) c->mem += unknown * sizeof(ProtobufCMessageUnknownField) + ALLOC_OVERHEAD;
-    c->mem += occurrences * SLAB_PER_FIELD;
+            c->mem += R16((size_t)counts[i] * elem_size(d->fields[i].type));
+    if (unknown) c->mem += R16(unknown * sizeof(ProtobufCMessageUnknownField));
+    if (occurrences > SLAB_FREE_FIELDS) c->mem += occurrences * SLAB_BYTES_PER_FIELD + 32 * 16;
     return 0;
 }
 

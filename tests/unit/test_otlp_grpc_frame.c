@@ -447,6 +447,34 @@ static void test_pb_bad(void **state)
     assert_int_equal(check(&req, err), VG_EPARSE);
 }
 
+typedef struct {
+    size_t bytes;
+    void *ptrs[1 << 16];
+    size_t n;
+} counting_t;
+static void *count_alloc(void *ud, size_t n)
+{
+    counting_t *c = ud;
+    c->bytes += (n + 15) & ~(size_t)15;
+    void *p = malloc(n ? n : 1);
+    if (c->n < sizeof c->ptrs / sizeof *c->ptrs) c->ptrs[c->n++] = p;
+    return p;
+}
+static void count_free(void *ud, void *p) { (void)ud; (void)p; /* freed at the end */ }
+
+/* Bytes protobuf-c really allocates to unpack data (rounded as the arena does). */
+static size_t unpack_cost(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len)
+{
+    counting_t *c = calloc(1, sizeof *c);
+    ProtobufCAllocator a = { count_alloc, count_free, c };
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, len, data);
+    assert_non_null(m);
+    size_t bytes = c->bytes;
+    for (size_t i = 0; i < c->n; i++) free(c->ptrs[i]);
+    free(c);
+    return bytes;
+}
+
 /* AnyValue{kvlist_value{values{key, value: AnyValue{...}}}} nested `depth` times. */
 static void nested_any(pb_t *out, int depth)
 {
@@ -486,6 +514,9 @@ static void test_pb_nesting(void **state)
     ProtobufCMessage *m;
     assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err), 0);
     vg_arena_destroy(a);
+    size_t mem;
+    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, err, sizeof err), 0);
+    assert_true(unpack_cost(TD(), req.b, req.n) <= mem);
     nested_any(&req, VG_OTLP_JSON_MAX_DEPTH + 1);
     assert_int_equal(check(&req, err), VG_EPARSE);
     assert_non_null(strstr(err, "AnyValue nested deeper than 64 levels"));
@@ -524,6 +555,7 @@ static void test_pb_amplification(void **state)
     char err[256];
     assert_int_equal(otlp_pb_check(TD(), top, t, &mem, err, sizeof err), 0);
     assert_true(mem > (size_t)OTLP_DECODE_AMPLIFICATION * t);
+    assert_true(unpack_cost(TD(), top, t) <= mem);
     vg_arena_t *a = vg_arena_new();
     ProtobufCMessage *out;
     assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, top, t, a, &out, err, sizeof err),
@@ -569,6 +601,8 @@ static void test_pb_estimate_bounds_unpack(void **state)
                                                  sizeof err), 0);
             assert_int_equal(vg_otlp_count_items((vg_signal_t)s, m2), vg_otlp_count_items((vg_signal_t)s, m));
             assert_true(mem <= (size_t)OTLP_DECODE_AMPLIFICATION * packed + OTLP_DECODE_SLACK);
+            size_t real = unpack_cost(m->descriptor, buf, packed);
+            if (real > mem) fail_msg("estimate %zu below protobuf-c's %zu bytes", mem, real);
             free(buf);
             vg_arena_destroy(a);
             vg_arena_destroy(b);
@@ -576,6 +610,38 @@ static void test_pb_estimate_bounds_unpack(void **state)
         free(line);
         fclose(f);
     }
+}
+
+/* A span with 2,000 small int attributes (6-character keys) decodes within the
+ * cap, and the estimate bounds what protobuf-c really allocates. (One-letter
+ * keys with tiny values would cost about 20x their size and be refused.) */
+static void test_pb_many_small_attributes(void **state)
+{
+    (void)state;
+    pb_t span, req;
+    good_span(&span, "a");
+    for (int i = 0; i < 2000; i++) {
+        static pb_t kv, av;
+        kv.n = av.n = 0;
+        varint(&av, 3 << 3 | 0);
+        varint(&av, (uint64_t)(i % 100));
+        char k[8];
+        snprintf(k, sizeof k, "k.%04d", i);
+        ld(&kv, 1, k, 6);
+        ld(&kv, 2, av.b, av.n);
+        ld(&span, 9, kv.b, kv.n);
+    }
+    wrap_span(&req, &span);
+    size_t mem;
+    char err[256];
+    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, err, sizeof err), 0);
+    size_t real = unpack_cost(TD(), req.b, req.n);
+    assert_true(real <= mem);
+    assert_true(mem <= (size_t)OTLP_DECODE_AMPLIFICATION * req.n);
+    vg_arena_t *a = vg_arena_new();
+    ProtobufCMessage *m;
+    assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err), 0);
+    vg_arena_destroy(a);
 }
 
 static void test_json_errors(void **state)
@@ -625,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_pb_nesting),
         cmocka_unit_test(test_pb_amplification),
         cmocka_unit_test(test_pb_estimate_bounds_unpack),
+        cmocka_unit_test(test_pb_many_small_attributes),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_decode_out_of_memory),
     };
