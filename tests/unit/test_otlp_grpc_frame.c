@@ -449,30 +449,25 @@ static void test_pb_bad(void **state)
 
 typedef struct {
     size_t bytes;
-    void *ptrs[1 << 16];
-    size_t n;
+    vg_arena_t *arena;
 } counting_t;
 static void *count_alloc(void *ud, size_t n)
 {
     counting_t *c = ud;
     c->bytes += (n + 15) & ~(size_t)15;
-    void *p = malloc(n ? n : 1);
-    if (c->n < sizeof c->ptrs / sizeof *c->ptrs) c->ptrs[c->n++] = p;
-    return p;
+    return vg_arena_alloc(c->arena, n);
 }
-static void count_free(void *ud, void *p) { (void)ud; (void)p; /* freed at the end */ }
+static void count_free(void *ud, void *p) { (void)ud; (void)p; /* freed with the arena */ }
 
 /* Bytes protobuf-c really allocates to unpack data (rounded as the arena does). */
 static size_t unpack_cost(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len)
 {
-    counting_t *c = calloc(1, sizeof *c);
-    ProtobufCAllocator a = { count_alloc, count_free, c };
+    counting_t c = { 0, vg_arena_new() };
+    ProtobufCAllocator a = { count_alloc, count_free, &c };
     ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, len, data);
     assert_non_null(m);
-    size_t bytes = c->bytes;
-    for (size_t i = 0; i < c->n; i++) free(c->ptrs[i]);
-    free(c);
-    return bytes;
+    vg_arena_destroy(c.arena);
+    return c.bytes;
 }
 
 /* AnyValue{kvlist_value{values{key, value: AnyValue{...}}}} nested `depth` times. */
