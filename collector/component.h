@@ -16,7 +16,11 @@
  *            and valid without start. Upstream shuts down first.
  *   busy     true while the drain goes on (in-flight sends, handles closing).
  *            The graph waits (up to the drain deadline) before shutting down
- *            the next component. NULL means never busy.
+ *            the next component. NULL means never busy. When the deadline
+ *            passes, the graph sets c->abandoned and calls shutdown again: the
+ *            component must then drop what it still holds (counting it as
+ *            dropped) and close its handles at once; the graph waits a short
+ *            grace for busy to turn false.
  *   destroy  free everything; called once after shutdown, when busy is false
  *            or the deadline passed, and after the loop closed all handles.
  *
@@ -100,6 +104,7 @@ struct vg_component {
     vg_stats_t stats;
     /* graph bookkeeping */
     bool created, started, shut_down;
+    bool abandoned;                    /* the drain deadline passed: drop and close now */
     int order;                         /* topological position, upstream first */
 };
 

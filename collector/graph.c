@@ -81,14 +81,17 @@ struct vg_graph {
     size_t nowned, capowned;
     /* shutdown state */
     uv_timer_t timer;
-    bool timer_init, shutting, done_called;
+    bool timer_init, shutting, done_called, stuck;
     size_t stop_idx;
-    uint64_t deadline_ms;
+    uint64_t deadline_ms, grace_ms;
     void (*done)(vg_graph_t *, void *);
     void *done_ud;
 };
 
 size_t vg_graph_count(const vg_graph_t *g) { return g->n; }
+bool vg_graph_stuck(const vg_graph_t *g) { return g->stuck; }
+
+#define ABANDON_GRACE_MS 2000
 vg_component_t *vg_graph_node(const vg_graph_t *g, size_t i) { return i < g->n ? g->nodes[i] : NULL; }
 
 static int component_consume(vg_consumer_t *self, vg_batch_t *b)
@@ -371,7 +374,7 @@ static void graph_timer_closed(uv_handle_t *h)
 static void shutdown_step(uv_timer_t *t)
 {
     vg_graph_t *g = t->data;
-    bool late = uv_now(g->loop) >= g->deadline_ms;
+    uint64_t now = uv_now(g->loop);
     /* Upstream first; extensions last. */
     while (g->stop_idx < 2 * g->n) {
         size_t pass = g->stop_idx / g->n, i = g->stop_idx % g->n;
@@ -381,9 +384,22 @@ static void shutdown_step(uv_timer_t *t)
             c->shut_down = true;
             if (c->f->shutdown) c->f->shutdown(c);
         }
-        if (c->f->busy && c->f->busy(c) && !late) return; /* look again on the next tick */
-        if (c->f->busy && c->f->busy(c))
-            VG_WARN(c->id, "drain deadline passed with data still in flight; giving up on it");
+        if (c->f->busy && c->f->busy(c)) {
+            if (now < g->deadline_ms) return; /* look again on the next tick */
+            if (!c->abandoned) {
+                /* Deadline: the component drops what it holds and closes its handles. */
+                VG_WARN(c->id, "drain deadline passed with data still in flight; dropping it");
+                c->abandoned = true;
+                g->grace_ms = now + ABANDON_GRACE_MS;
+                if (c->f->shutdown) c->f->shutdown(c);
+                if (c->f->busy(c)) return;
+            } else if (now < g->grace_ms) {
+                return;
+            } else {
+                VG_ERROR(c->id, "still has open handles after being abandoned; its memory is kept until exit");
+                g->stuck = true;
+            }
+        }
         g->stop_idx++;
     }
     uv_timer_stop(&g->timer);

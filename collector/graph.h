@@ -29,6 +29,10 @@ int vg_graph_start(vg_graph_t *g, vg_errs_t *errs);
 /* Begins the drain; done(g, ud) is called on the loop when every component
  * stopped or the deadline passed. Calling it twice is harmless. */
 void vg_graph_shutdown(vg_graph_t *g, int64_t deadline_ns, void (*done)(vg_graph_t *, void *), void *ud);
+/* True when, after shutdown's done callback, some component still had handles
+ * open even after being abandoned: the graph must not be freed while the loop
+ * runs (the service keeps it until exit and closes the handles first). */
+bool vg_graph_stuck(const vg_graph_t *g);
 /* Frees everything. Only after shutdown's done callback (or if never started). */
 void vg_graph_destroy(vg_graph_t *g);
 

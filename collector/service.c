@@ -19,6 +19,9 @@ struct vg_service {
     vg_config_t *pending_cfg;     /* reload: the validated new config */
     vg_graph_t *pending_graph;    /* reload: created, waiting for the old graph to drain */
     vg_config_t *rollback_cfg;    /* reload: the previous config, while the new graph starts */
+    vg_graph_t **zombies;         /* stuck graphs (handles still open): freed at exit */
+    vg_config_t **zombie_cfgs;
+    size_t nzombies;
     uv_signal_t sigterm, sigint, sighup;
     vg_svc_state_t state;
     vg_telemetry_server_t *telemetry;
@@ -83,6 +86,7 @@ static int start_graph(vg_graph_t *g)
 
 static void close_all(vg_service_t *s);
 static int telemetry_restart(vg_service_t *s);
+static void walk_close(uv_handle_t *h, void *ud);
 
 /* (Re)starts the /metrics endpoint. Returns 0 or the error (logged). */
 static int telemetry_restart(vg_service_t *s)
@@ -99,9 +103,9 @@ static int telemetry_restart(vg_service_t *s)
 static void on_final_drain(vg_graph_t *g, void *ud)
 {
     vg_service_t *s = ud;
-    (void)g;
     VG_INFO("service", "drained; exiting");
     close_all(s);
+    if (vg_graph_stuck(g) || s->nzombies) uv_walk(&s->loop, walk_close, NULL);
 }
 
 static void begin_stop(vg_service_t *s)
@@ -114,11 +118,28 @@ static void begin_stop(vg_service_t *s)
     vg_graph_shutdown(s->graph, s->cfg->service.drain_timeout, on_final_drain, s);
 }
 
+/* Frees a drained graph and its config, or keeps both until exit when some
+ * component still has handles open (freeing them now would be a use after free). */
+static void retire(vg_service_t *s, vg_graph_t *g, vg_config_t *cfg)
+{
+    if (!vg_graph_stuck(g)) {
+        vg_graph_destroy(g);
+        vg_config_free(cfg);
+        return;
+    }
+    vg_graph_t **zg = vg_realloc(s->zombies, (s->nzombies + 1) * sizeof *zg);
+    vg_config_t **zc = zg ? vg_realloc(s->zombie_cfgs, (s->nzombies + 1) * sizeof *zc) : NULL;
+    if (zg) s->zombies = zg;
+    if (zc) s->zombie_cfgs = zc;
+    if (!zg || !zc) { VG_ERROR("service", "out of memory keeping a stuck graph; leaking it"); return; }
+    s->zombies[s->nzombies] = g;
+    s->zombie_cfgs[s->nzombies++] = cfg;
+}
+
 static void on_rollback_drained(vg_graph_t *failed, void *ud)
 {
     vg_service_t *s = ud;
-    vg_graph_destroy(failed);
-    vg_config_free(s->cfg);
+    retire(s, failed, s->cfg);
     s->cfg = s->rollback_cfg;
     s->rollback_cfg = NULL;
     s->graph = NULL;
@@ -144,8 +165,14 @@ static void on_rollback_drained(vg_graph_t *failed, void *ud)
 static void on_reload_drained(vg_graph_t *old, void *ud)
 {
     vg_service_t *s = ud;
-    vg_graph_destroy(old);
-    s->rollback_cfg = s->cfg;
+    if (vg_graph_stuck(old)) {
+        /* The stuck graph keeps its config until exit: no rollback to it is possible. */
+        retire(s, old, s->cfg);
+        s->rollback_cfg = NULL;
+    } else {
+        vg_graph_destroy(old);
+        s->rollback_cfg = s->cfg;
+    }
     s->graph = s->pending_graph;
     s->cfg = s->pending_cfg;
     s->pending_graph = NULL;
@@ -153,6 +180,14 @@ static void on_reload_drained(vg_graph_t *old, void *ud)
     apply_service_conf(s);
     if (start_graph(s->graph) || telemetry_restart(s)) {
         s->reloads_failed++;
+        if (!s->rollback_cfg) {
+            VG_ERROR("service", "the new configuration did not start and the previous one cannot be restored; "
+                                "shutting down");
+            s->exit_code = 1;
+            s->state = VG_SVC_RUNNING;
+            begin_stop(s);
+            return;
+        }
         VG_ERROR("service", "the new configuration did not start; going back to the previous one");
         vg_graph_shutdown(s->graph, s->cfg->service.drain_timeout, on_rollback_drained, s);
         return;
@@ -254,6 +289,12 @@ int vg_service_run(const char *const *files, size_t nfiles)
     uv_run(&s->loop, UV_RUN_DEFAULT);
     vg_graph_destroy(s->graph);
     vg_graph_destroy(s->pending_graph);
+    for (size_t i = 0; i < s->nzombies; i++) {
+        vg_graph_destroy(s->zombies[i]);
+        vg_config_free(s->zombie_cfgs[i]);
+    }
+    vg_free(s->zombies);
+    vg_free(s->zombie_cfgs);
     vg_config_free(s->cfg);
     vg_config_free(s->pending_cfg);
     vg_config_free(s->rollback_cfg);

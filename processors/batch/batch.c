@@ -439,9 +439,32 @@ static void maybe_close(batch_state_t *st)
     if (!uv_is_closing((uv_handle_t *)&st->retry_timer)) uv_close((uv_handle_t *)&st->retry_timer, timer_closed);
 }
 
+/* The drain deadline passed: drop what is held (counted) so the timers can close. */
+static void drop_all(batch_state_t *st)
+{
+    vg_component_t *c = st->c;
+    for (int s = 0; s < VG_SIG_COUNT; s++) {
+        sigq_t *sq = &st->sq[s];
+        size_t lost = sq->items + (sq->blocked ? sq->blocked->items : 0);
+        if (!lost) continue;
+        c->stats.dropped[s] += lost;
+        VG_ERROR(c->id, "drain deadline passed: dropping %zu %s the next consumer would not take", lost,
+                 vg_signal_items(s));
+        for (size_t i = 0; i < sq->n; i++) vg_batch_unref(sq->q[(sq->head + i) % sq->cap].b);
+        vg_batch_unref(sq->blocked);
+        sq->blocked = NULL;
+        sq->n = sq->head = sq->items = 0;
+    }
+}
+
 static void batch_shutdown(vg_component_t *c)
 {
     batch_state_t *st = c->state;
+    if (st && c->abandoned) {
+        drop_all(st);
+        maybe_close(st);
+        return;
+    }
     if (!st || st->shutting) return;
     st->shutting = true;
     if (st->open_timers == 0) return; /* never started */
