@@ -28,6 +28,7 @@ struct vg_service {
     uint64_t started_ms;
     uint64_t reloads, reloads_failed;
     bool stop_requested;
+    bool stuck_exit;              /* a component never closed its handles: exit without freeing it */
     int exit_code;
 };
 
@@ -105,7 +106,12 @@ static void on_final_drain(vg_graph_t *g, void *ud)
     vg_service_t *s = ud;
     VG_INFO("service", "drained; exiting");
     close_all(s);
-    if (vg_graph_stuck(g) || s->nzombies) uv_walk(&s->loop, walk_close, NULL);
+    if (vg_graph_stuck(g) || s->nzombies) {
+        /* Closing a component's handles behind its back would break it; it is
+         * left as it is and the process exits without freeing it. */
+        s->stuck_exit = true;
+        uv_stop(&s->loop);
+    }
 }
 
 static void begin_stop(vg_service_t *s)
@@ -283,6 +289,13 @@ int vg_service_run(const char *const *files, size_t nfiles)
         VG_INFO("service", "vigil %s running with %zu components", VIGIL_VERSION, vg_graph_count(s->graph));
     }
     uv_run(&s->loop, UV_RUN_DEFAULT);
+    if (s->stuck_exit) {
+        VG_ERROR("service", "exiting with a component that did not close its handles (its memory is not freed)");
+        int code = s->exit_code;
+        vg_free(s->zombies);
+        vg_free(s->zombie_cfgs);
+        return code;
+    }
 
     /* Anything still open is a bug somewhere: close it so the loop can end. */
     uv_walk(&s->loop, walk_close, NULL);
