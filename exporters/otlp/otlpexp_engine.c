@@ -43,6 +43,8 @@ typedef struct {
     CURL *easy;
     oe_req_t *req; /* NULL: free */
     bool in_multi;
+    bool parked; /* waiting for the connection gate (see attempt()) */
+    bool reuse;  /* h2c attempt sent as CURL_HTTP_VERSION_2_0 to reuse the connection */
     /* the answer */
     int grpc_status; /* -1: none seen */
     char grpc_msg[256];
@@ -75,6 +77,8 @@ struct oe_exp {
     size_t nslots, nbusy;
     size_t *free_idx, nfree;
     size_t held_mem; /* memory of the requests in slots */
+    size_t in_multi;  /* transfers handed to curl */
+    bool gate_open;   /* a connection answered: transfers may run side by side */
     CURLM *multi;
     uv_timer_t curl_timer, conn_timer;
     char *url[VG_SIG_COUNT];
@@ -147,6 +151,13 @@ static void free_state(oe_exp_t *e)
 static void handle_closed(uv_handle_t *h)
 {
     oe_exp_t *e = h->data;
+    if (--e->open_handles == 0 && e->orphan) free_state(e);
+}
+
+static void slot_timer_closed(uv_handle_t *h)
+{
+    oe_slot_t *s = h->data;
+    oe_exp_t *e = s->e;
     if (--e->open_handles == 0 && e->orphan) free_state(e);
 }
 
@@ -457,16 +468,28 @@ static void finish(oe_exp_t *e, oe_slot_t *s, CURLcode res)
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_multi_remove_handle(e->multi, s->easy);
     s->in_multi = false;
+    e->in_multi--;
     char why[600];
     oe_verdict_t v;
     int64_t hint = -1;
     bool answered = status > 0 || s->grpc_status >= 0;
+    long nconn = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
+    if (s->reuse && (nconn > 0 || res != CURLE_OK) && s->grpc_status < 0) {
+        /* The h2c connection was gone, so curl opened an HTTP/1.1 one (see
+         * attempt()): not the server's fault; again at once with prior
+         * knowledge, without charging a retry. */
+        e->gate_open = false;
+        r->attempts--;
+        uv_timer_start(&s->timer, on_slot_timer, 0, 0);
+        return;
+    }
     if (res != CURLE_OK && !(e->proto == OE_PROTO_GRPC && s->grpc_status >= 0)) {
         bool conn;
         v = oe_classify_transport(res, &conn);
         snprintf(why, sizeof why, "%s%s%s", res == CURLE_OPERATION_TIMEDOUT ? "deadline exceeded: " : "",
                  s->errbuf[0] ? s->errbuf : curl_easy_strerror(res), conn ? " (connection)" : "");
-        if (conn) conn_failed(e);
+        if (conn) { conn_failed(e); e->gate_open = false; }
         answered = false;
     } else if (e->proto == OE_PROTO_GRPC) {
         if (s->grpc_status < 0 && status != 200) {
@@ -501,7 +524,7 @@ static void finish(oe_exp_t *e, oe_slot_t *s, CURLcode res)
             snprintf(why, sizeof why, "HTTP status %ld%s%s", status, m[0] ? ": " : "", m);
         }
     }
-    if (answered) e->reconnect_ns = 0; /* the connection works */
+    if (answered) { e->reconnect_ns = 0; e->gate_open = true; } /* the connection works */
     switch (v) {
     case OE_OK: {
         size_t rej = read_partial(e, s);
@@ -545,7 +568,6 @@ static CURL *make_easy(oe_exp_t *e, oe_slot_t *s)
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, tmo > 0 ? tmo : 1L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, tmo > 0 ? tmo : 1L);
-    curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "vigil/" VIGIL_VERSION);
@@ -575,6 +597,15 @@ static CURL *make_easy(oe_exp_t *e, oe_slot_t *s)
 static void attempt(oe_exp_t *e, oe_slot_t *s)
 {
     oe_req_t *r = s->req;
+    /* The connection gate: until a connection has answered, one transfer at a
+     * time. libcurl 7.88's CURLOPT_PIPEWAIT (wait for the connection, then
+     * multiplex) fails the waiting HTTP/2 transfers with a framing error, and
+     * without waiting every concurrent transfer opens its own connection. */
+    if (!e->gate_open && e->in_multi > 0) {
+        s->parked = true;
+        return;
+    }
+    s->parked = false;
     r->attempts++;
     if (!e->url[r->signal]) {
         give_up(e, s, "no endpoint configured for this signal");
@@ -589,6 +620,13 @@ static void attempt(oe_exp_t *e, oe_slot_t *s)
     s->details_len = 0;
     s->retry_after_ns = -1;
     s->rlen = 0;
+    /* libcurl 7.88 fails every request that reuses an HTTP/2 prior-knowledge
+     * connection (curl issue 10634, fixed in 8.0): once a connection has
+     * answered, h2c requests ask for plain HTTP/2, which reuses it. */
+    s->reuse = e->proto == OE_PROTO_GRPC && !e->tls && e->gate_open;
+    if (e->proto == OE_PROTO_GRPC && !e->tls)
+        curl_easy_setopt(s->easy, CURLOPT_HTTP_VERSION,
+                         s->reuse ? (long)CURL_HTTP_VERSION_2_0 : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     curl_easy_setopt(s->easy, CURLOPT_URL, e->url[r->signal]);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, e->hdrs[r->signal]);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
@@ -599,6 +637,7 @@ static void attempt(oe_exp_t *e, oe_slot_t *s)
         return;
     }
     s->in_multi = true;
+    e->in_multi++;
 }
 
 static void on_slot_timer(uv_timer_t *t)
@@ -638,16 +677,19 @@ static void close_handles(oe_exp_t *e)
     }
     while (e->socks) sock_release(e, e->socks);
     if (e->started) {
-        for (size_t i = 0; i < e->nslots; i++) uv_close((uv_handle_t *)&e->slots[i].timer, handle_closed);
+        for (size_t i = 0; i < e->nslots; i++) uv_close((uv_handle_t *)&e->slots[i].timer, slot_timer_closed);
         uv_close((uv_handle_t *)&e->curl_timer, handle_closed);
         uv_close((uv_handle_t *)&e->conn_timer, handle_closed);
     }
+    e->in_multi = 0;
 }
 
 static void pump(oe_exp_t *e)
 {
     if (e->closing || !e->started) return;
     uint64_t now = uv_now(e->c->loop);
+    for (size_t i = 0; i < e->nslots && (e->gate_open || e->in_multi == 0); i++)
+        if (e->slots[i].parked) attempt(e, &e->slots[i]);
     while (e->nfree > 0 && e->q.head) {
         if (now < e->conn_down_until) {
             if (!uv_is_active((uv_handle_t *)&e->conn_timer))
@@ -930,12 +972,45 @@ int oe_consume(vg_component_t *c, vg_batch_t *b)
     return 0;
 }
 
+/* Counts everything still queued or in a slot as dropped, logs it and frees it.
+ * Transfers must be out of curl already. */
+static void drop_all(oe_exp_t *e, const char *when)
+{
+    vg_component_t *c = e->c;
+    uint64_t lost[VG_SIG_COUNT] = { 0 };
+    oe_queue_clear(&e->q, lost);
+    for (size_t i = 0; i < e->nslots; i++) {
+        oe_slot_t *s = &e->slots[i];
+        if (!s->req) continue;
+        lost[s->req->signal] += s->req->items;
+        e->held_mem -= oe_req_mem(s->req);
+        oe_req_free(s->req);
+        s->req = NULL;
+        s->parked = false;
+    }
+    e->nbusy = 0;
+    for (int s = 0; s < VG_SIG_COUNT; s++) {
+        if (!lost[s]) continue;
+        c->stats.dropped[s] += lost[s];
+        VG_ERROR(c->id, "dropping %llu %s still queued or in flight %s", (unsigned long long)lost[s],
+                 vg_signal_items((vg_signal_t)s), when);
+    }
+    update_stats(e);
+}
+
 void oe_shutdown(vg_component_t *c)
 {
     oe_exp_t *e = c->state;
-    if (!e || e->shutting) return;
-    e->shutting = true;
-    if (e->started) pump(e); /* closes the handles at once when there is nothing to send */
+    if (!e) return;
+    if (!e->shutting) {
+        e->shutting = true;
+        if (e->started) pump(e); /* closes the handles at once when there is nothing to send */
+    }
+    if (c->abandoned && e->started && !e->timers_closing) {
+        /* The drain deadline passed: stop sending, close everything now. */
+        close_handles(e);
+        drop_all(e, "at the drain deadline");
+    }
 }
 
 bool oe_busy(vg_component_t *c)
@@ -950,27 +1025,16 @@ void oe_destroy(vg_component_t *c)
     if (!e) return;
     bool drained = e->timers_closing;
     e->closing = e->timers_closing = true; /* no new watchers or timers from curl callbacks */
-    uint64_t lost[VG_SIG_COUNT] = { 0 };
-    oe_queue_clear(&e->q, lost);
     for (size_t i = 0; i < e->nslots; i++) {
         oe_slot_t *s = &e->slots[i];
-        if (!s->req) continue;
-        lost[s->req->signal] += s->req->items;
-        if (s->easy && s->in_multi) curl_multi_remove_handle(e->multi, s->easy);
+        if (s->easy && s->in_multi && e->multi) curl_multi_remove_handle(e->multi, s->easy);
         s->in_multi = false;
-        e->held_mem -= oe_req_mem(s->req);
-        oe_req_free(s->req);
-        s->req = NULL;
     }
-    for (int s = 0; s < VG_SIG_COUNT; s++) {
-        if (!lost[s]) continue;
-        c->stats.dropped[s] += lost[s];
-        VG_ERROR(c->id, "dropping %llu %s still queued or in flight at exit (drain deadline passed)",
-                 (unsigned long long)lost[s], vg_signal_items((vg_signal_t)s));
-    }
+    drop_all(e, "at exit");
     if (e->started && !drained) {
-        /* Not drained: after a reload the loop still runs and the handles may
-         * be active; at exit the service has closed them already. */
+        /* Handles still open (destroy without an abandon, e.g. a test): close
+         * them; the last close callback frees the state. Handles someone else
+         * already closed are only counted. */
         for (size_t i = 0; i < e->nslots; i++)
             if (e->slots[i].easy) { curl_easy_cleanup(e->slots[i].easy); e->slots[i].easy = NULL; }
         if (e->multi) { curl_multi_cleanup(e->multi); e->multi = NULL; }
@@ -978,8 +1042,8 @@ void oe_destroy(vg_component_t *c)
         uv_handle_t *hs[2] = { (uv_handle_t *)&e->curl_timer, (uv_handle_t *)&e->conn_timer };
         for (size_t i = 0; i < e->nslots + 2; i++) {
             uv_handle_t *h = i < e->nslots ? (uv_handle_t *)&e->slots[i].timer : hs[i - e->nslots];
-            if (!uv_is_closing(h)) uv_close(h, handle_closed);
-            else e->open_handles--; /* closed by the service at exit */
+            if (!uv_is_closing(h)) uv_close(h, i < e->nslots ? slot_timer_closed : handle_closed);
+            else e->open_handles--;
         }
     } else {
         while (e->socks) sock_release(e, e->socks);
