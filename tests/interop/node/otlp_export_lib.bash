@@ -5,9 +5,13 @@ NODE_DIR="$VIGIL_SRC/tests/interop/node"
 node_setup() {
   command -v node >/dev/null 2>&1 || skip "node is not installed (scripts/deps.sh test installs it)"
   command -v npm >/dev/null 2>&1 || skip "npm is not installed (scripts/deps.sh test installs it)"
-  if [ ! -d "$NODE_DIR/node_modules/@grpc/grpc-js" ] || [ ! -d "$NODE_DIR/node_modules/@grpc/proto-loader" ]; then
-    (cd "$NODE_DIR" && flock "$NODE_DIR/.npm-lock" npm ci --no-audit --no-fund --loglevel=error) >"$T/npm.log" 2>&1 ||
-      { cat "$T/npm.log" >&2; fail "npm ci failed in $NODE_DIR"; }
+  # Checked and installed under the lock other tests take too (npm ci empties node_modules first).
+  (cd "$NODE_DIR" && flock "$NODE_DIR/.npm-lock" bash -c '
+    if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ] ||
+       [ ! -d node_modules/@grpc/grpc-js ] || [ ! -d node_modules/@grpc/proto-loader ]; then
+      npm ci --no-audit --no-fund --loglevel=error
+    fi') >"$T/npm.log" 2>&1 || { cat "$T/npm.log" >&2; fail "npm ci failed in $NODE_DIR"; }
+}
   fi
 }
 
