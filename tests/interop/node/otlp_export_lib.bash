@@ -12,8 +12,6 @@ node_setup() {
       npm ci --no-audit --no-fund --loglevel=error
     fi') >"$T/npm.log" 2>&1 || { cat "$T/npm.log" >&2; fail "npm ci failed in $NODE_DIR"; }
 }
-  fi
-}
 
 # srv_start NAME ARGS... : the third-party OTLP server; log $T/NAME.log; pid in SRV_PID_NAME.
 srv_start() {
