@@ -475,7 +475,7 @@ static void finish(oe_exp_t *e, oe_slot_t *s, CURLcode res)
     bool answered = status > 0 || s->grpc_status >= 0;
     long nconn = 0;
     curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nconn);
-    if (s->reuse && (nconn > 0 || res != CURLE_OK) && s->grpc_status < 0) {
+    if (s->reuse && nconn > 0 && s->grpc_status < 0) {
         /* The h2c connection was gone, so curl opened an HTTP/1.1 one (see
          * attempt()): not the server's fault; again at once with prior
          * knowledge, without charging a retry. */
