@@ -117,7 +117,8 @@ static vg_resource_t *new_resource(vg_arena_t *a)
 
 vg_resource_metrics_t *vg_build_resource_metrics(vg_batch_t *b)
 {
-    vg_metrics_req_t *req = (vg_metrics_req_t *)b->req;
+    vg_metrics_req_t *req = (vg_metrics_req_t *)vg_batch_writable(b);
+    if (!req) return NULL;
     vg_resource_metrics_t *rm = vg_arena_alloc(b->arena, sizeof *rm);
     if (!rm) return NULL;
     opentelemetry__proto__metrics__v1__resource_metrics__init(rm);
@@ -205,7 +206,8 @@ vg_number_point_t *vg_build_point_int(vg_batch_t *b, vg_metric_t *m, uint64_t st
 
 vg_resource_logs_t *vg_build_resource_logs(vg_batch_t *b)
 {
-    vg_logs_req_t *req = (vg_logs_req_t *)b->req;
+    vg_logs_req_t *req = (vg_logs_req_t *)vg_batch_writable(b);
+    if (!req) return NULL;
     vg_resource_logs_t *rl = vg_arena_alloc(b->arena, sizeof *rl);
     if (!rl) return NULL;
     opentelemetry__proto__logs__v1__resource_logs__init(rl);

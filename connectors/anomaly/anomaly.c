@@ -212,9 +212,14 @@ static int conn_consume(vg_component_t *c, vg_batch_t *b)
     anomaly_conn_t *st = c->state;
     int64_t now = vg_anl_now();
     /* read only: the batch may be shared with other pipelines */
-    if (b->signal == VG_SIG_TRACES) vg_anl_traces(st->anl, (vg_traces_req_t *)b->req, NULL, now);
-    else if (b->signal == VG_SIG_LOGS) vg_anl_logs(st->anl, (vg_logs_req_t *)b->req, NULL, now);
-    else vg_anl_metrics(st->anl, (vg_metrics_req_t *)b->req, NULL, now);
+    ProtobufCMessage *m = vg_batch_req(b);
+    if (!m) {
+        vg_batch_unref(b);
+        return VG_ENOMEM;
+    }
+    if (b->signal == VG_SIG_TRACES) vg_anl_traces(st->anl, (vg_traces_req_t *)m, NULL, now);
+    else if (b->signal == VG_SIG_LOGS) vg_anl_logs(st->anl, (vg_logs_req_t *)m, NULL, now);
+    else vg_anl_metrics(st->anl, (vg_metrics_req_t *)m, NULL, now);
     vg_batch_unref(b);
     if (st->started) flush_events(st);
     return 0;

@@ -215,7 +215,8 @@ static int file_consume(vg_component_t *c, vg_batch_t *b)
     }
     char *line = NULL;
     size_t len = 0;
-    int rc = vg_otlp_json_encode(s, b->req, &line, &len);
+    ProtobufCMessage *m = vg_batch_req(b);
+    int rc = m ? vg_otlp_json_encode(s, m, &line, &len) : VG_ENOMEM;
     vg_batch_unref(b);
     if (rc) {
         c->stats.send_failed[s] += items;

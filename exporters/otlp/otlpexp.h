@@ -194,6 +194,10 @@ void oe_codec_free(oe_codec_t *cd);
 /* Encodes one request into a new oe_req_t (batch is only read). 0, VG_ENOMEM,
  * VG_EPARSE (JSON: nesting too deep) or VG_EIO (compressor failed). */
 int oe_codec_encode(oe_codec_t *cd, vg_signal_t sig, const ProtobufCMessage *msg, size_t items, oe_req_t **out);
+/* Same for a batch: a protobuf request of a batch in wire form is sent as the
+ * bytes that came in (concatenated segments), without decoding or packing;
+ * otherwise the batch is decoded (VG_ENOMEM when that fails) and encoded. */
+int oe_codec_encode_batch(oe_codec_t *cd, vg_batch_t *b, oe_req_t **out);
 /* Decompresses gzip or zstd (`enc` "gzip"/"zstd") into a vg_malloc buffer,
  * at most `limit` bytes. 0, VG_ETOOBIG, VG_EPARSE, VG_ENOMEM. */
 int oe_decompress(const char *enc, const uint8_t *in, size_t len, size_t limit, uint8_t **out, size_t *outlen);

@@ -106,6 +106,94 @@ static int compress_into(oe_codec_t *cd, const uint8_t *in, size_t len, size_t p
     return 0;
 }
 
+/* Room for `n` bytes of uncompressed request in the scratch buffer. */
+static int scratch_room(oe_codec_t *cd, size_t n)
+{
+    if (cd->scratch_cap >= n) return 0;
+    vg_free(cd->scratch);
+    cd->scratch_cap = 0;
+    if (!(cd->scratch = vg_malloc(n + 1))) return VG_ENOMEM;
+    cd->scratch_cap = n;
+    return 0;
+}
+
+static void scratch_trim(oe_codec_t *cd)
+{
+    if (cd->scratch_cap > SCRATCH_KEEP) {
+        vg_free(cd->scratch);
+        cd->scratch = NULL;
+        cd->scratch_cap = 0;
+    }
+}
+
+static void gather(const vg_batch_t *b, uint8_t *dst)
+{
+    for (size_t i = 0; i < b->nwire; i++) {
+        if (b->wire[i].len) memcpy(dst, b->wire[i].data, b->wire[i].len);
+        dst += b->wire[i].len;
+    }
+}
+
+/* Protobuf body of `rawlen` bytes written by `fill` (packing the message or
+ * gathering wire segments), compressed and framed as configured. */
+static int encode_proto(oe_codec_t *cd, size_t prefix, size_t rawlen, const ProtobufCMessage *msg,
+                        const vg_batch_t *wire, uint8_t **body, size_t *blen)
+{
+    if (cd->compression == OE_COMP_NONE) {
+        uint8_t *p = vg_malloc(prefix + rawlen + 1);
+        if (!p) return VG_ENOMEM;
+        if (wire) gather(wire, p + prefix);
+        else protobuf_c_message_pack(msg, p + prefix);
+        *body = p;
+        *blen = prefix + rawlen;
+        return 0;
+    }
+    if (scratch_room(cd, rawlen)) return VG_ENOMEM;
+    if (wire) gather(wire, cd->scratch);
+    else protobuf_c_message_pack(msg, cd->scratch);
+    int rc = compress_into(cd, cd->scratch, rawlen, prefix, body, blen);
+    scratch_trim(cd);
+    return rc;
+}
+
+static int make_req(oe_codec_t *cd, vg_signal_t sig, size_t items, size_t prefix, size_t rawlen, uint8_t *body,
+                    size_t blen, oe_req_t **out)
+{
+    if (prefix) {
+        size_t mlen = blen - prefix;
+        body[0] = cd->compression != OE_COMP_NONE ? 1 : 0;
+        body[1] = (uint8_t)(mlen >> 24);
+        body[2] = (uint8_t)(mlen >> 16);
+        body[3] = (uint8_t)(mlen >> 8);
+        body[4] = (uint8_t)mlen;
+    }
+    oe_req_t *r = vg_calloc(1, sizeof *r);
+    if (!r) { vg_free(body); return VG_ENOMEM; }
+    r->signal = sig;
+    r->items = items;
+    r->raw_bytes = rawlen;
+    r->body = body;
+    r->body_len = blen;
+    *out = r;
+    return 0;
+}
+
+int oe_codec_encode_batch(oe_codec_t *cd, vg_batch_t *b, oe_req_t **out)
+{
+    *out = NULL;
+    if (cd->encoding == OE_ENC_PROTO && vg_batch_has_wire(b)) {
+        size_t prefix = cd->proto == OE_PROTO_GRPC ? 5 : 0;
+        uint8_t *body = NULL;
+        size_t blen = 0;
+        int rc = encode_proto(cd, prefix, b->wire_len, NULL, b, &body, &blen);
+        if (rc) return rc;
+        return make_req(cd, b->signal, b->items, prefix, b->wire_len, body, blen, out);
+    }
+    const ProtobufCMessage *m = vg_batch_req(b);
+    if (!m) return VG_ENOMEM;
+    return oe_codec_encode(cd, b->signal, m, b->items, out);
+}
+
 int oe_codec_encode(oe_codec_t *cd, vg_signal_t sig, const ProtobufCMessage *msg, size_t items, oe_req_t **out)
 {
     *out = NULL;
@@ -134,45 +222,9 @@ int oe_codec_encode(oe_codec_t *cd, vg_signal_t sig, const ProtobufCMessage *msg
         }
     } else {
         rawlen = protobuf_c_message_get_packed_size(msg);
-        if (!comp) {
-            body = vg_malloc(prefix + rawlen + 1);
-            if (!body) return VG_ENOMEM;
-            protobuf_c_message_pack(msg, body + prefix);
-            blen = prefix + rawlen;
-        } else {
-            if (cd->scratch_cap < rawlen) {
-                vg_free(cd->scratch);
-                cd->scratch_cap = 0;
-                if (!(cd->scratch = vg_malloc(rawlen + 1))) return VG_ENOMEM;
-                cd->scratch_cap = rawlen;
-            }
-            protobuf_c_message_pack(msg, cd->scratch);
-            rc = compress_into(cd, cd->scratch, rawlen, prefix, &body, &blen);
-            if (cd->scratch_cap > SCRATCH_KEEP) {
-                vg_free(cd->scratch);
-                cd->scratch = NULL;
-                cd->scratch_cap = 0;
-            }
-            if (rc) return rc;
-        }
+        if ((rc = encode_proto(cd, prefix, rawlen, msg, NULL, &body, &blen))) return rc;
     }
-    if (prefix) {
-        size_t mlen = blen - prefix;
-        body[0] = comp ? 1 : 0;
-        body[1] = (uint8_t)(mlen >> 24);
-        body[2] = (uint8_t)(mlen >> 16);
-        body[3] = (uint8_t)(mlen >> 8);
-        body[4] = (uint8_t)mlen;
-    }
-    oe_req_t *r = vg_calloc(1, sizeof *r);
-    if (!r) { vg_free(body); return VG_ENOMEM; }
-    r->signal = sig;
-    r->items = items;
-    r->raw_bytes = rawlen;
-    r->body = body;
-    r->body_len = blen;
-    *out = r;
-    return 0;
+    return make_req(cd, sig, items, prefix, rawlen, body, blen, out);
 }
 
 int oe_decompress(const char *enc, const uint8_t *in, size_t len, size_t limit, uint8_t **out, size_t *outlen)

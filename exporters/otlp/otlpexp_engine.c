@@ -950,7 +950,7 @@ int oe_consume(vg_component_t *c, vg_batch_t *b)
         return VG_EFULL;
     }
     oe_req_t *r = NULL;
-    int rc = oe_codec_encode(e->codec, sig, b->req, items, &r);
+    int rc = oe_codec_encode_batch(e->codec, b, &r);
     vg_batch_unref(b);
     if (rc) {
         if (rc == VG_ENOMEM) {

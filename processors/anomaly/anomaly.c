@@ -81,8 +81,13 @@ static int proc_consume(vg_component_t *c, vg_batch_t *b)
     const anomaly_proc_cfg_t *cfg = c->cfg;
     vg_signal_t s = b->signal;
     size_t items = b->items;
-    c->stats.accepted[s] += items;
     ProtobufCMessage *m = vg_batch_writable(b);
+    if (!m) {
+        c->stats.refused[s] += items;
+        vg_batch_unref(b);
+        return VG_ENOMEM;
+    }
+    c->stats.accepted[s] += items;
     int64_t now = vg_anl_now();
     int rc;
     if (s == VG_SIG_TRACES) rc = vg_anl_traces(st->anl, (vg_traces_req_t *)m, b->arena, now);

@@ -7,7 +7,10 @@
  * scope, metric) in its own arena that point at the items of the input
  * batches; the inputs stay alive as dependencies of the output. A cursor per
  * queued input records how much of it has been sent, so an input can be split
- * over several outputs without being changed.
+ * over several outputs without being changed. When an output is made of
+ * whole inputs that are all still in wire form (as the otlp receiver made
+ * them), it is just their list of encoded segments: nothing is decoded and
+ * the exporter sends the bytes as they came.
  *
  * Back-pressure: when the next consumer refuses an output batch (retryable),
  * the batch is kept and retried every 50 ms; while it waits, new input is
@@ -96,8 +99,9 @@ static int push_ptr(vg_arena_t *a, void ***arr, size_t *n, size_t *cap, void *p)
 #define TAKE3(NAME, REQ_T, RES_T, SCOPE_T, NRES, RES, NSCOPE, SCOPE, NITEMS, ITEMS)                              \
     static int NAME(vg_batch_t *out, pend_t *p, size_t want, size_t *took, size_t *rcap)                         \
     {                                                                                                             \
-        const REQ_T *in = (const REQ_T *)p->b->req;                                                               \
-        REQ_T *o = (REQ_T *)out->req;                                                                             \
+        const REQ_T *in = (const REQ_T *)vg_batch_req(p->b);                                                      \
+        REQ_T *o = (REQ_T *)vg_batch_writable(out);                                                               \
+        if (!in || !o) return VG_ENOMEM;                                                                          \
         vg_arena_t *a = out->arena;                                                                               \
         while (*took < want && p->r < in->NRES) {                                                                 \
             const RES_T *rs = in->RES[p->r];                                                                      \
@@ -183,8 +187,9 @@ static vg_metric_t *slice_metric(vg_arena_t *a, vg_metric_t *m, size_t from, siz
 
 static int take_metrics(vg_batch_t *out, pend_t *p, size_t want, size_t *took, size_t *rcap)
 {
-    const vg_metrics_req_t *in = (const vg_metrics_req_t *)p->b->req;
-    vg_metrics_req_t *o = (vg_metrics_req_t *)out->req;
+    const vg_metrics_req_t *in = (const vg_metrics_req_t *)vg_batch_req(p->b);
+    vg_metrics_req_t *o = (vg_metrics_req_t *)vg_batch_writable(out);
+    if (!in || !o) return VG_ENOMEM;
     vg_arena_t *a = out->arena;
     while (*took < want && p->r < in->n_resource_metrics) {
         const vg_resource_metrics_t *rm = in->resource_metrics[p->r];
@@ -226,11 +231,48 @@ static int take_metrics(vg_batch_t *out, pend_t *p, size_t want, size_t *took, s
     return 0;
 }
 
+/* Called after a take, so the input is decoded. */
 static bool fully_taken(vg_signal_t sig, const pend_t *p)
 {
-    if (sig == VG_SIG_TRACES) return p->r >= ((const vg_traces_req_t *)p->b->req)->n_resource_spans;
-    if (sig == VG_SIG_LOGS) return p->r >= ((const vg_logs_req_t *)p->b->req)->n_resource_logs;
-    return p->r >= ((const vg_metrics_req_t *)p->b->req)->n_resource_metrics;
+    const ProtobufCMessage *m = vg_batch_req(p->b);
+    if (sig == VG_SIG_TRACES) return p->r >= ((const vg_traces_req_t *)m)->n_resource_spans;
+    if (sig == VG_SIG_LOGS) return p->r >= ((const vg_logs_req_t *)m)->n_resource_logs;
+    return p->r >= ((const vg_metrics_req_t *)m)->n_resource_metrics;
+}
+
+/* How many inputs from the front make up exactly `want` items when every one
+ * of them is in wire form and taken whole; 0 when the output cannot be built
+ * from whole wire inputs (it would split one, or an input is decoded). */
+static size_t whole_wire_inputs(const sigq_t *sq, size_t want)
+{
+    size_t took = 0, k = 0;
+    while (took < want && k < sq->n) {
+        const pend_t *p = &sq->q[(sq->head + k) % sq->cap];
+        if (!vg_batch_has_wire(p->b) || p->r || p->s || p->m || p->i || took + p->b->items > want) return 0;
+        took += p->b->items;
+        k++;
+    }
+    return k;
+}
+
+/* The output as the inputs' encoded segments: no decoding, no re-encoding. */
+static vg_batch_t *build_wire(sigq_t *sq, vg_signal_t sig, size_t k)
+{
+    vg_batch_t *out = vg_batch_new_wire(sig);
+    if (!out) return NULL;
+    for (size_t i = 0; i < k; i++)
+        if (vg_batch_concat(out, sq->q[(sq->head + i) % sq->cap].b)) {
+            vg_batch_unref(out);
+            return NULL;
+        }
+    for (size_t i = 0; i < k; i++) {
+        vg_batch_unref(sq->q[sq->head].b);
+        sq->head = (sq->head + 1) % sq->cap;
+        sq->n--;
+    }
+    sq->items -= out->items;
+    vg_batch_recount(out);
+    return out;
 }
 
 /* Builds an output batch of up to `want` items from the front of the queue.
@@ -238,6 +280,8 @@ static bool fully_taken(vg_signal_t sig, const pend_t *p)
  * changed only once it is complete, so a failed allocation loses nothing. */
 static vg_batch_t *build(sigq_t *sq, vg_signal_t sig, size_t want)
 {
+    size_t whole = whole_wire_inputs(sq, want);
+    if (whole) return build_wire(sq, sig, whole);
     vg_batch_t *out = vg_batch_new(sig);
     if (!out) return NULL;
     size_t took = 0, rcap = 0, done = 0;

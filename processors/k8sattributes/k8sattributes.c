@@ -1015,6 +1015,11 @@ static int k8s_consume(vg_component_t *c, vg_batch_t *b)
         return VG_EUNAVAILABLE;
     }
     ProtobufCMessage *m = vg_batch_writable(b);
+    if (!m) {
+        c->stats.refused[s] += items;
+        vg_batch_unref(b);
+        return VG_ENOMEM;
+    }
     c->stats.accepted[s] += items;
     bctx_t bc = { .peer = &b->peer };
     int64_t now = now_ms(st);

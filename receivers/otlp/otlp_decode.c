@@ -267,10 +267,21 @@ typedef struct frame {
 } frame_t;
 
 typedef struct {
-    size_t mem;
+    size_t mem, items;
     char *err;
     size_t errlen;
 } chk_t;
+
+/* The messages counted as items (what vg_otlp_count_items counts). */
+static bool is_item(const ProtobufCMessageDescriptor *d)
+{
+    return d == &opentelemetry__proto__trace__v1__span__descriptor ||
+           d == &opentelemetry__proto__logs__v1__log_record__descriptor ||
+           d == &opentelemetry__proto__metrics__v1__number_data_point__descriptor ||
+           d == &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor ||
+           d == &opentelemetry__proto__metrics__v1__exponential_histogram_data_point__descriptor ||
+           d == &opentelemetry__proto__metrics__v1__summary_data_point__descriptor;
+}
 
 #define MAX_TRACKED_FIELDS 64
 /* protobuf-c scans a message's fields into "slabs": 16 on the stack, then
@@ -435,6 +446,7 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
     size_t occurrences = 0, unknown = 0;
     const uint8_t *end = p + len;
     c->mem += R16(d->sizeof_message);
+    if (is_item(d)) c->items++;
     while (p < end) {
         uint64_t key;
         if (varint(&p, end, &key)) return chk_fail(c, fr, "malformed field key (truncated protobuf)");
@@ -489,71 +501,56 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
     for (unsigned i = 0; i < nf; i++)
         if (counts[i] && d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
             c->mem += R16((size_t)counts[i] * elem_size(d->fields[i].type));
+    if (d == &opentelemetry__proto__metrics__v1__metric__descriptor) {
+        /* protobuf keeps only the last member of a oneof, so points of an
+         * earlier one would be counted but not kept: refuse the ambiguity. */
+        unsigned set = 0;
+        for (unsigned i = 0; i < nf; i++)
+            if (counts[i] && (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
+                set++;
+        if (set > 1) return chk_fail(c, fr, "more than one of gauge, sum, histogram, exponential_histogram, summary");
+    }
     if (unknown) c->mem += R16(unknown * sizeof(ProtobufCMessageUnknownField));
     if (occurrences > SLAB_FREE_FIELDS) c->mem += occurrences * SLAB_BYTES_PER_FIELD + 32 * 16;
     return 0;
 }
 
-int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, size_t *mem, char *err,
-                  size_t errlen)
+int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, size_t *mem, size_t *items,
+                  char *err, size_t errlen)
 {
     if (!d || (!data && len)) return VG_EINVAL;
-    chk_t c = { 0, err, errlen };
+    chk_t c = { 0, 0, err, errlen };
     if (err && errlen) err[0] = '\0';
     int rc = check_msg(&c, NULL, d, data ? data : (const uint8_t *)"", len, 0, 0);
     if (mem) *mem = c.mem;
+    if (items) *items = c.items;
     return rc;
 }
 
-/* ---- unpacking ----------------------------------------------------------------------------- */
+/* ---- decoding ------------------------------------------------------------------------------ */
 
-typedef struct {
-    ProtobufCAllocator a;
-    ProtobufCAllocator *arena;
-    size_t used, cap;
-    bool over, oom;
-} capped_t;
-
-static void *capped_alloc(void *ud, size_t n)
+static int decode_json(vg_signal_t sig, const uint8_t *data, size_t len, vg_arena_t *arena, ProtobufCMessage **out,
+                       char *err, size_t errlen)
 {
-    capped_t *c = ud;
-    size_t need = (n + 15) & ~(size_t)15;
-    if (need < n || c->used + need > c->cap) {
-        c->over = true;
-        return NULL;
+    int rc = vg_otlp_json_decode(sig, (const char *)(data ? data : (const uint8_t *)""), len, arena, out, err, errlen);
+    if (rc == VG_EPARSE) {
+        /* Prefix the codec's message so the client knows which decoder spoke. */
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", err);
+        snprintf(err, errlen, "invalid OTLP/JSON: %s", tmp);
     }
-    void *p = c->arena->alloc(c->arena->allocator_data, n);
-    if (p) c->used += need;
-    else c->oom = true;
-    return p;
+    return rc == VG_EINVAL ? VG_EPARSE : rc;
 }
 
-static void capped_free(void *ud, void *p)
+/* The check and the memory cap: 0 with *cap (what unpacking may allocate: the
+ * amplification bound, which the check's estimate must fit in) and *items. */
+static int check_proto(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, size_t *cap_out,
+                       size_t *items, char *err, size_t errlen)
 {
-    capped_t *c = ud;
-    c->arena->free(c->arena->allocator_data, p);
-}
-
-int otlp_decode_request(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_arena_t *arena,
-                        ProtobufCMessage **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    if (enc == OTLP_ENC_JSON) {
-        int rc = vg_otlp_json_decode(sig, (const char *)(data ? data : (const uint8_t *)""), len, arena, out, err,
-                                     errlen);
-        if (rc == VG_EPARSE) {
-            /* Prefix the codec's message so the client knows which decoder spoke. */
-            char tmp[256];
-            snprintf(tmp, sizeof tmp, "%s", err);
-            snprintf(err, errlen, "invalid OTLP/JSON: %s", tmp);
-        }
-        return rc == VG_EINVAL ? VG_EPARSE : rc;
-    }
-    const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(sig);
-    if (!d) return VG_EINVAL;
-    size_t mem = 0;
     char why[256];
-    int rc = otlp_pb_check(d, data, len, &mem, why, sizeof why);
+    size_t m = 0, *mem = &m;
+    int rc = otlp_pb_check(d, data, len, mem, items, why, sizeof why);
     if (rc) {
         snprintf(err, errlen, "invalid protobuf: %s", why);
         return rc;
@@ -561,25 +558,52 @@ int otlp_decode_request(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, si
     size_t cap = len > (SIZE_MAX - OTLP_DECODE_SLACK) / OTLP_DECODE_AMPLIFICATION
                      ? SIZE_MAX
                      : len * OTLP_DECODE_AMPLIFICATION + OTLP_DECODE_SLACK;
-    if (mem > cap) {
+    if (*mem > cap) {
         snprintf(err, errlen, "request would need %zu bytes of memory once decoded (limit %zu for a %zu-byte message)",
-                 mem, cap, len);
+                 *mem, cap, len);
         return VG_ETOOBIG;
     }
-    capped_t ca = { { capped_alloc, capped_free, NULL }, vg_arena_pbc(arena), 0, cap, false, false };
-    ca.a.allocator_data = &ca;
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, &ca.a, len, data ? data : (const uint8_t *)"");
-    if (!m) {
-        if (ca.over) {
-            snprintf(err, errlen, "request needs more than %zu bytes of memory once decoded", cap);
-            return VG_ETOOBIG;
-        }
-        if (ca.oom) return VG_ENOMEM;
-        snprintf(err, errlen, "invalid protobuf: cannot be unpacked");
-        return VG_EPARSE;
-    }
-    *out = m;
+    *cap_out = cap;
     return 0;
+}
+
+int otlp_decode_request(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_arena_t *arena,
+                        ProtobufCMessage **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (enc == OTLP_ENC_JSON) return decode_json(sig, data, len, arena, out, err, errlen);
+    const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(sig);
+    if (!d) return VG_EINVAL;
+    size_t cap = 0, items = 0;
+    int rc = check_proto(d, data, len, &cap, &items, err, errlen);
+    if (rc) return rc;
+    rc = vg_otlp_unpack(d, data, len, cap, arena, out);
+    if (rc == VG_ETOOBIG) snprintf(err, errlen, "request needs more than %zu bytes of memory once decoded", cap);
+    else if (rc == VG_EPARSE) snprintf(err, errlen, "invalid protobuf: cannot be unpacked");
+    return rc;
+}
+
+int otlp_decode_batch(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_batch_t **out, char *err,
+                      size_t errlen)
+{
+    *out = NULL;
+    vg_arena_t *a = vg_arena_new();
+    if (!a) return VG_ENOMEM;
+    if (enc == OTLP_ENC_JSON) {
+        ProtobufCMessage *m = NULL;
+        int rc = decode_json(sig, data, len, a, &m, err, errlen);
+        if (rc) { vg_arena_destroy(a); return rc; }
+        return (*out = vg_batch_wrap(sig, a, m)) ? 0 : VG_ENOMEM;
+    }
+    const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(sig);
+    if (!d) { vg_arena_destroy(a); return VG_EINVAL; }
+    size_t cap = 0, items = 0;
+    int rc = check_proto(d, data, len, &cap, &items, err, errlen);
+    if (rc) { vg_arena_destroy(a); return rc; }
+    /* Kept as received: decoded only if a consumer needs the message. */
+    const uint8_t *copy = len ? vg_arena_memdup(a, data, len) : (const uint8_t *)"";
+    if (!copy) { vg_arena_destroy(a); return VG_ENOMEM; }
+    return (*out = vg_batch_wrap_wire(sig, a, copy, len, items, cap)) ? 0 : VG_ENOMEM;
 }
 
 /* ---- one request ---------------------------------------------------------------------------- */
@@ -621,32 +645,20 @@ void otlp_handle(otlp_recv_t *r, const otlp_req_t *q, otlp_res_t *res)
     uint8_t *plain = NULL;
     size_t plen = 0;
     int rc = otlp_decompress(q->comp, q->body, q->len, q->limit, &plain, &plen, NULL, res->msg, sizeof res->msg);
-    vg_arena_t *a = NULL;
-    ProtobufCMessage *m = NULL;
+    vg_batch_t *b = NULL;
     if (rc == 0) {
         ps->body_bytes += plen;
         count_size(ps, plen);
-        a = vg_arena_new();
-        if (!a) rc = VG_ENOMEM;
-        else rc = otlp_decode_request(q->sig, q->enc, plain ? plain : q->body, plen, a, &m, res->msg,
-                                      sizeof res->msg);
+        rc = otlp_decode_batch(q->sig, q->enc, plain ? plain : q->body, plen, &b, res->msg, sizeof res->msg);
     }
     vg_free(plain);
     if (rc) {
-        vg_arena_destroy(a);
         if (rc == VG_ENOMEM && !res->msg[0]) snprintf(res->msg, sizeof res->msg, "out of memory; retry later");
         res->err = rc;
         ps->requests[rc == VG_ENOMEM ? OTLP_OUT_REFUSED : OTLP_OUT_REJECTED]++;
         char pt[96];
         VG_DEBUG(c->id, "%s %s request from %s refused: %s", q->proto == OTLP_PROTO_GRPC ? "gRPC" : "HTTP",
                  vg_signal_name(q->sig), peer_text(q->peer, pt, sizeof pt), res->msg);
-        return;
-    }
-    vg_batch_t *b = vg_batch_wrap(q->sig, a, m);
-    if (!b) {
-        res->err = VG_ENOMEM;
-        snprintf(res->msg, sizeof res->msg, "out of memory; retry later");
-        ps->requests[OTLP_OUT_REFUSED]++;
         return;
     }
     if (q->peer) b->peer = *q->peer;

@@ -183,8 +183,8 @@ int otlp_grpc_frame_peek(const uint8_t *body, size_t len, size_t *msglen);
  * nesting within VG_OTLP_JSON_MAX_DEPTH, and an upper bound of the memory
  * protobuf-c will allocate (*mem). 0, VG_EPARSE (err names the field path) or
  * VG_EINVAL. */
-int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, size_t *mem, char *err,
-                  size_t errlen);
+int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size_t len, size_t *mem, size_t *items,
+                  char *err, size_t errlen);
 /* Decodes one request body (decompressed) of `enc` into `arena`: protobuf is
  * pre-checked (otlp_pb_check), refused with VG_ETOOBIG when it would need more
  * than OTLP_DECODE_AMPLIFICATION * len + OTLP_DECODE_SLACK bytes, then
@@ -192,6 +192,11 @@ int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size
  * codec. 0, VG_EPARSE, VG_ETOOBIG or VG_ENOMEM; err names the problem. */
 int otlp_decode_request(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_arena_t *arena,
                         ProtobufCMessage **out, char *err, size_t errlen);
+/* One request body (decompressed) as a new batch: protobuf is checked as
+ * above and kept in wire form (not unpacked; see collector/batch.h), JSON is
+ * decoded. Same results as otlp_decode_request. */
+int otlp_decode_batch(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_batch_t **out, char *err,
+                      size_t errlen);
 
 /* ---- the receiver instance --------------------------------------------------------- */
 

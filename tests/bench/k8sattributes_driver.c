@@ -114,7 +114,7 @@ static size_t consumed, attrs_after;
 static int sink(vg_consumer_t *self, vg_batch_t *b)
 {
     (void)self;
-    if (!consumed++) attrs_after = ((vg_logs_req_t *)b->req)->resource_logs[0]->resource->n_attributes;
+    if (!consumed++) attrs_after = ((vg_logs_req_t *)vg_batch_req(b))->resource_logs[0]->resource->n_attributes;
     vg_batch_unref(b);
     return 0;
 }
@@ -208,7 +208,7 @@ int main(int argc, char **argv)
     double el;
     do {
         for (int b = 0; b < NPROBE; b++) {
-            vg_logs_req_t *req = (vg_logs_req_t *)probe[b]->req;
+            vg_logs_req_t *req = (vg_logs_req_t *)vg_batch_req(probe[b]);
             for (size_t r = 0; r < req->n_resource_logs; r++) {
                 vg_resource_t *res = req->resource_logs[r]->resource;
                 const char *ip = vg_attr_get_str(res->attributes, res->n_attributes, "k8s.pod.ip");

@@ -54,7 +54,7 @@ static int sink_consume(vg_consumer_t *self, vg_batch_t *b)
 {
     sink_t *s = self->ud;
     /* touch the batch like a downstream component would */
-    volatile size_t items = vg_otlp_count_items(b->signal, b->req);
+    volatile size_t items = vg_otlp_count_items(b->signal, vg_batch_req(b));
     (void)items;
     vg_batch_unref(b);
     int m = s->mode == 3 ? s->calls % 3 : s->mode;

@@ -131,7 +131,7 @@ static vg_batch_t *counter_batch(const char *ctr, const char *name, const char *
 
 static void feed_metrics(vg_anl_t *a, vg_batch_t *b, int64_t now)
 {
-    assert_int_equal(vg_anl_metrics(a, (vg_metrics_req_t *)b->req, NULL, now), 0);
+    assert_int_equal(vg_anl_metrics(a, (vg_metrics_req_t *)vg_batch_req(b), NULL, now), 0);
     vg_batch_unref(b);
 }
 
@@ -151,7 +151,7 @@ static void collect(vg_anl_t *a, evs_t *ev)
 {
     vg_batch_t *b = vg_anl_take_events(a);
     if (!b) return;
-    vg_logs_req_t *r = (vg_logs_req_t *)b->req;
+    vg_logs_req_t *r = (vg_logs_req_t *)vg_batch_req(b);
     for (size_t i = 0; i < r->n_resource_logs; i++) {
         vg_resource_logs_t *rl = r->resource_logs[i];
         for (size_t j = 0; j < rl->n_scope_logs; j++)
@@ -219,7 +219,7 @@ static void test_identity(void **state)
     vg_batch_t *b = gauge_batch("abc", "web-1", "m", "1", T0, 1);
     feed_metrics(a, b, T0);
     b = gauge_batch("abc", "web-1", "m", "1", T0 + SEC, 1);
-    vg_resource_metrics_t *rm = ((vg_metrics_req_t *)b->req)->resource_metrics[0];
+    vg_resource_metrics_t *rm = ((vg_metrics_req_t *)vg_batch_req(b))->resource_metrics[0];
     assert_int_equal(vg_attr_set_str(b->arena, &rm->resource->attributes, &rm->resource->n_attributes, "cgroup.path",
                                      "/elsewhere"), 0);
     feed_metrics(a, b, T0);
@@ -241,7 +241,7 @@ static void test_identity(void **state)
     feed_metrics(a, gauge_batch("abc", "web-1", "m2", "1", T0, 1), T0);
     assert_int_equal(vg_anl_series_count(a), 3);
     b = gauge_batch("abc", "web-1", "m", "1", T0 + 3 * SEC, 1);
-    vg_number_point_t *p = ((vg_metrics_req_t *)b->req)->resource_metrics[0]->scope_metrics[0]->metrics[0]->gauge
+    vg_number_point_t *p = ((vg_metrics_req_t *)vg_batch_req(b))->resource_metrics[0]->scope_metrics[0]->metrics[0]->gauge
                                ->data_points[0];
     vg_build_attr_str(b->arena, &p->attributes, &p->n_attributes, "cpu.mode", "user");
     feed_metrics(a, b, T0);
@@ -666,7 +666,7 @@ static void test_caps(void **state)
 static vg_batch_t *spans_batch(const char *svc, const char *name, int n, int64_t end, double dur_ms, int errors)
 {
     vg_batch_t *b = vg_batch_new(VG_SIG_TRACES);
-    vg_traces_req_t *r = (vg_traces_req_t *)b->req;
+    vg_traces_req_t *r = (vg_traces_req_t *)vg_batch_req(b);
     vg_resource_spans_t *rs = vg_arena_zalloc(b->arena, sizeof *rs);
     opentelemetry__proto__trace__v1__resource_spans__init(rs);
     rs->resource = vg_arena_zalloc(b->arena, sizeof *rs->resource);
@@ -695,7 +695,7 @@ static vg_batch_t *spans_batch(const char *svc, const char *name, int n, int64_t
 
 static double span_score(vg_batch_t *b, size_t i)
 {
-    vg_span_t *sp = ((vg_traces_req_t *)b->req)->resource_spans[0]->scope_spans[0]->spans[i];
+    vg_span_t *sp = ((vg_traces_req_t *)vg_batch_req(b))->resource_spans[0]->scope_spans[0]->spans[i];
     vg_anyvalue_t *v = vg_attr_get(sp->attributes, sp->n_attributes, "anomaly.score");
     assert_non_null(v);
     return v->double_value;
@@ -715,8 +715,8 @@ static void test_spans(void **state)
         bool slow = i >= 40;
         vg_batch_t *b1 = spans_batch("checkout", "GET /cart", 2, ts, 20 * (slow ? 10 : 1) * exp(0.1 * gauss(&r)), 0);
         vg_batch_t *b2 = spans_batch("catalog", "GET /items", 2, ts, 20 * exp(0.1 * gauss(&r)), 0);
-        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)b1->req, b1->arena, ts), 0);
-        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)b2->req, b2->arena, ts), 0);
+        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)vg_batch_req(b1), b1->arena, ts), 0);
+        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)vg_batch_req(b2), b2->arena, ts), 0);
         if (i < 40) assert_true(span_score(b1, 0) < 0.5);
         if (i >= 40) assert_true(span_score(b1, 0) >= 0.7); /* 20 spans a second: memory is time, not points */
         assert_true(span_score(b2, 0) < 0.5);
@@ -737,7 +737,7 @@ static void test_spans(void **state)
     double burst_score = 0;
     for (int w = 0; w < 40; w++) {
         vg_batch_t *b = spans_batch("payments", "charge", 10, now, 30, w >= 30 ? 6 : 0);
-        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)b->req, b->arena, now), 0);
+        assert_int_equal(vg_anl_traces(a, (vg_traces_req_t *)vg_batch_req(b), b->arena, now), 0);
         if (w == 30) burst_score = span_score(b, 5); /* the 6th error of the window */
         vg_batch_unref(b);
         now += SEC;
@@ -772,7 +772,7 @@ static vg_batch_t *syslog_batch(const char *host, const char *app, const char *c
 
 static double log_score(vg_batch_t *b, size_t i)
 {
-    vg_log_record_t *lr = ((vg_logs_req_t *)b->req)->resource_logs[0]->scope_logs[0]->log_records[i];
+    vg_log_record_t *lr = ((vg_logs_req_t *)vg_batch_req(b))->resource_logs[0]->scope_logs[0]->log_records[i];
     vg_anyvalue_t *v = vg_attr_get(lr->attributes, lr->n_attributes, "anomaly.score");
     assert_non_null(v);
     return v->double_value;
@@ -790,11 +790,11 @@ static void test_logs(void **state)
     int64_t now = T0;
     for (int w = 0; w < 30; w++) { /* 3 lines a second from web1, 1 from web2 */
         vg_batch_t *b = syslog_batch("web1", "sshd", normal, 3);
-        assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)b->req, b->arena, now), 0);
+        assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(b), b->arena, now), 0);
         if (w > 10) for (int i = 0; i < 3; i++) assert_true(log_score(b, (size_t)i) < 0.5);
         vg_batch_unref(b);
         b = syslog_batch("web2", "sshd", normal, 1);
-        assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)b->req, b->arena, now), 0);
+        assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(b), b->arena, now), 0);
         vg_batch_unref(b);
         now += SEC;
         vg_anl_tick(a, now);
@@ -809,7 +809,7 @@ static void test_logs(void **state)
         fails[i] = fbuf[i];
     }
     vg_batch_t *b = syslog_batch("web1", "sshd", fails, 100);
-    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)b->req, b->arena, now), 0);
+    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(b), b->arena, now), 0);
     assert_true(log_score(b, 99) >= 0.7); /* the rate so far is already far above */
     vg_batch_unref(b);
     now += SEC;
@@ -823,7 +823,7 @@ static void test_logs(void **state)
     /* a never-seen template: scored 1 on the record, one event */
     const char *panic[] = { "kernel: Out of memory: Killed process 4242 (java) total-vm:8123456kB" };
     b = syslog_batch("web2", "kernel", panic, 1);
-    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)b->req, b->arena, now), 0);
+    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(b), b->arena, now), 0);
     assert_true(log_score(b, 0) == 1.0);
     vg_batch_unref(b);
     collect(a, &ev);
@@ -834,7 +834,7 @@ static void test_logs(void **state)
                                        "process <NUM> (java) total-vm:#kB"));
     /* the same message again is no longer new */
     b = syslog_batch("web2", "kernel", panic, 1);
-    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)b->req, b->arena, now), 0);
+    assert_int_equal(vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(b), b->arena, now), 0);
     assert_true(log_score(b, 0) <= 0.5);
     vg_batch_unref(b);
     collect(a, &ev);
@@ -928,7 +928,7 @@ static void test_processor_on_loop(void **state)
     assert_int_equal(fx.cap.n, 3);
     vg_batch_t *b = fx.cap.got[2];
     assert_int_equal(b->items, 2);
-    vg_resource_metrics_t *rm = ((vg_metrics_req_t *)b->req)->resource_metrics[0];
+    vg_resource_metrics_t *rm = ((vg_metrics_req_t *)vg_batch_req(b))->resource_metrics[0];
     assert_int_equal(rm->n_scope_metrics, 2);
     assert_string_equal(rm->scope_metrics[1]->scope->name, "vigil/processor/anomaly");
     vg_metric_t *m = rm->scope_metrics[1]->metrics[0];
@@ -938,7 +938,7 @@ static void test_processor_on_loop(void **state)
     /* the score metric round-trips through OTLP/JSON */
     char *json = NULL;
     size_t len = 0;
-    assert_int_equal(vg_otlp_json_encode(VG_SIG_METRICS, b->req, &json, &len), 0);
+    assert_int_equal(vg_otlp_json_encode(VG_SIG_METRICS, vg_batch_req(b), &json, &len), 0);
     assert_non_null(strstr(json, "\"anomaly.score\""));
     vg_free(json);
     /* the timer runs (windows close) and the loop closes cleanly */
@@ -963,7 +963,7 @@ static void test_connector_on_loop(void **state)
     const char *novel[] = { "completely different words here now" };
     assert_int_equal(vg_consume(&fx.comp.in, syslog_batch("h", "a", novel, 1)), 0);
     assert_int_equal(fx.cap.n, 1);
-    vg_logs_req_t *r = (vg_logs_req_t *)fx.cap.got[0]->req;
+    vg_logs_req_t *r = (vg_logs_req_t *)vg_batch_req(fx.cap.got[0]);
     assert_string_equal(r->resource_logs[0]->scope_logs[0]->log_records[0]->event_name, "vigil.anomaly");
     assert_int_equal(fx.comp.stats.sent[VG_SIG_LOGS], 1);
     /* the logs pipeline refuses: events wait (3 at most), later ones are dropped */
@@ -1052,9 +1052,9 @@ static void test_alloc_failures(void **state)
         int rc = vg_anl_new(&a, &h->common, &h->events);
         if (rc == 0) {
             for (int i = 0; i < 4; i++) {
-                vg_anl_metrics(a, (vg_metrics_req_t *)g->req, g, T0 + i * SEC);
-                vg_anl_logs(a, (vg_logs_req_t *)l->req, l->arena, T0 + i * SEC);
-                vg_anl_traces(a, (vg_traces_req_t *)t->req, t->arena, T0 + i * SEC);
+                vg_anl_metrics(a, (vg_metrics_req_t *)vg_batch_req(g), g, T0 + i * SEC);
+                vg_anl_logs(a, (vg_logs_req_t *)vg_batch_req(l), l->arena, T0 + i * SEC);
+                vg_anl_traces(a, (vg_traces_req_t *)vg_batch_req(t), t->arena, T0 + i * SEC);
                 vg_anl_tick(a, T0 + (i + 1) * SEC);
             }
             vg_batch_unref(vg_anl_take_events(a));
@@ -1085,11 +1085,11 @@ static void test_alloc_failures_growth(void **state)
         conf_t c;
         vg_anl_t *a = scorer(&c, "warmup: 2\nmax_series: 150\n", false);
         vg_mem_fail_after(n);
-        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)b[i]->req, NULL, T0);
+        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)vg_batch_req(b[i]), NULL, T0);
         vg_mem_fail_reset();
         assert_true(vg_anl_series_count(a) <= 150);
         /* after the failures it works again */
-        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)b[i]->req, NULL, T0 + SEC);
+        for (int i = 0; i < N; i++) vg_anl_metrics(a, (vg_metrics_req_t *)vg_batch_req(b[i]), NULL, T0 + SEC);
         assert_int_equal(vg_anl_series_count(a), 150);
         vg_anl_free(a);
         conf_free(&c);

@@ -117,8 +117,8 @@ static void check_sequence(capture_t *cap, int from, int total, const size_t *si
     for (size_t k = 0; k < cap->n; k++) {
         vg_batch_t *b = cap->got[k];
         assert_int_equal(b->items, sizes[k]);
-        assert_int_equal(vg_otlp_count_items(VG_SIG_LOGS, b->req), sizes[k]);
-        vg_logs_req_t *r = (vg_logs_req_t *)b->req;
+        assert_int_equal(vg_otlp_count_items(VG_SIG_LOGS, vg_batch_req(b)), sizes[k]);
+        vg_logs_req_t *r = (vg_logs_req_t *)vg_batch_req(b);
         for (size_t i = 0; i < r->n_resource_logs; i++)
             for (size_t j = 0; j < r->resource_logs[i]->n_scope_logs; j++) {
                 vg_scope_logs_t *sl = r->resource_logs[i]->scope_logs[j];
@@ -231,7 +231,7 @@ static void test_metric_split_inside_metric(void **state)
     assert_int_equal(fx.cap.n, 3);
     int64_t want = 0;
     for (size_t k = 0; k < 3; k++) {
-        vg_metrics_req_t *r = (vg_metrics_req_t *)fx.cap.got[k]->req;
+        vg_metrics_req_t *r = (vg_metrics_req_t *)vg_batch_req(fx.cap.got[k]);
         assert_int_equal(r->n_resource_metrics, 1);
         vg_metric_t *om = r->resource_metrics[0]->scope_metrics[0]->metrics[0];
         assert_string_equal(om->name, "m");
@@ -258,7 +258,7 @@ static void test_failmalloc(void **state)
         /* Whatever was accepted must come out exactly once once memory is back. */
         fx.comp.f->shutdown(&fx.comp);
         size_t delivered = 0;
-        for (size_t k = 0; k < fx.cap.n; k++) delivered += vg_otlp_count_items(VG_SIG_LOGS, fx.cap.got[k]->req);
+        for (size_t k = 0; k < fx.cap.n; k++) delivered += vg_otlp_count_items(VG_SIG_LOGS, vg_batch_req(fx.cap.got[k]));
         size_t accepted = (r1 == 0 ? 6u : 0u) + (r2 == 0 ? 5u : 0u);
         assert_int_equal(fx.comp.stats.accepted[VG_SIG_LOGS], accepted);
         assert_int_equal(delivered, accepted);

@@ -170,7 +170,7 @@ static vg_batch_t *scrape(cgs_core_t *core, cgs_result_t *res)
 
 /* ---- looking into a batch ----------------------------------------------------------------- */
 
-static vg_metrics_req_t *req(vg_batch_t *b) { return (vg_metrics_req_t *)b->req; }
+static vg_metrics_req_t *req(vg_batch_t *b) { return (vg_metrics_req_t *)vg_batch_req(b); }
 
 static const char *kv_str(vg_kv_t *const *kv, size_t n, const char *key)
 {
@@ -313,7 +313,7 @@ static void test_v2_containerd_exact(void **state)
     assert_int_equal(res.tracked, 6);
     assert_int_equal(res.vanished, 0);
     assert_int_equal(req(b)->n_resource_metrics, 6);
-    assert_int_equal(b->items, (size_t)vg_otlp_count_items(VG_SIG_METRICS, b->req));
+    assert_int_equal(b->items, (size_t)vg_otlp_count_items(VG_SIG_METRICS, vg_batch_req(b)));
 
     vg_resource_metrics_t *rm = find_rm(b, V2_A);
     assert_non_null(rm);

@@ -323,9 +323,9 @@ static void test_codec_roundtrip(void **state)
 {
     (void)state;
     vg_batch_t *b = traces_batch();
-    size_t packed = protobuf_c_message_get_packed_size(b->req);
+    size_t packed = protobuf_c_message_get_packed_size(vg_batch_req(b));
     uint8_t *ref = vg_malloc(packed);
-    protobuf_c_message_pack(b->req, ref);
+    protobuf_c_message_pack(vg_batch_req(b), ref);
     const int comps[] = { OE_COMP_NONE, OE_COMP_GZIP, OE_COMP_ZSTD };
     const char *names[] = { NULL, "gzip", "zstd" };
     for (int proto = OE_PROTO_GRPC; proto <= OE_PROTO_HTTP; proto++)
@@ -333,7 +333,7 @@ static void test_codec_roundtrip(void **state)
             oe_codec_t *cd = oe_codec_new(proto, OE_ENC_PROTO, comps[k]);
             oe_req_t *r = NULL;
             for (int rep = 0; rep < 2; rep++) { /* the compressor is reused */
-                assert_int_equal(oe_codec_encode(cd, VG_SIG_TRACES, b->req, b->items, &r), 0);
+                assert_int_equal(oe_codec_encode(cd, VG_SIG_TRACES, vg_batch_req(b), b->items, &r), 0);
                 assert_int_equal(r->items, 2);
                 assert_int_equal(r->raw_bytes, packed);
                 const uint8_t *p = r->body;
@@ -366,7 +366,7 @@ static void test_codec_roundtrip(void **state)
     /* JSON encoding */
     oe_codec_t *cd = oe_codec_new(OE_PROTO_HTTP, OE_ENC_JSON, OE_COMP_NONE);
     oe_req_t *r = NULL;
-    assert_int_equal(oe_codec_encode(cd, VG_SIG_TRACES, b->req, b->items, &r), 0);
+    assert_int_equal(oe_codec_encode(cd, VG_SIG_TRACES, vg_batch_req(b), b->items, &r), 0);
     assert_non_null(strstr((const char *)r->body, "\"traceId\":\"0102030405060708090a0b0c0d0e0f10\""));
     oe_req_free(r);
     oe_codec_free(cd);
@@ -384,7 +384,7 @@ static void test_codec_failmalloc(void **state)
             assert_non_null(cd);
             oe_req_t *r = NULL;
             vg_mem_fail_after(n);
-            int rc = oe_codec_encode(cd, VG_SIG_TRACES, b->req, b->items, &r);
+            int rc = oe_codec_encode(cd, VG_SIG_TRACES, vg_batch_req(b), b->items, &r);
             vg_mem_fail_reset();
             if (rc) { assert_int_equal(rc, VG_ENOMEM); assert_null(r); }
             oe_req_free(r);

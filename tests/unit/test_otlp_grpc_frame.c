@@ -76,7 +76,7 @@ static const ProtobufCMessageDescriptor *TD(void) { return vg_otlp_request_descr
 static int check(const pb_t *p, char *err)
 {
     size_t mem;
-    return otlp_pb_check(TD(), p->b, p->n, &mem, err, 256);
+    return otlp_pb_check(TD(), p->b, p->n, &mem, NULL, err, 256);
 }
 
 /* ---- framing ------------------------------------------------------------------ */
@@ -510,7 +510,7 @@ static void test_pb_nesting(void **state)
     assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, req.b, req.n, a, &m, err, sizeof err), 0);
     vg_arena_destroy(a);
     size_t mem;
-    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, err, sizeof err), 0);
+    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, NULL, err, sizeof err), 0);
     assert_true(unpack_cost(TD(), req.b, req.n) <= mem);
     nested_any(&req, VG_OTLP_JSON_MAX_DEPTH + 1);
     assert_int_equal(check(&req, err), VG_EPARSE);
@@ -548,7 +548,7 @@ static void test_pb_amplification(void **state)
     t += m;
     size_t mem;
     char err[256];
-    assert_int_equal(otlp_pb_check(TD(), top, t, &mem, err, sizeof err), 0);
+    assert_int_equal(otlp_pb_check(TD(), top, t, &mem, NULL, err, sizeof err), 0);
     assert_true(mem > (size_t)OTLP_DECODE_AMPLIFICATION * t);
     assert_true(unpack_cost(TD(), top, t) <= mem);
     vg_arena_t *a = vg_arena_new();
@@ -589,7 +589,7 @@ static void test_pb_estimate_bounds_unpack(void **state)
             uint8_t *buf = malloc(packed + 1);
             protobuf_c_message_pack(m, buf);
             size_t mem;
-            assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, err, sizeof err), 0);
+            assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, NULL, err, sizeof err), 0);
             vg_arena_t *b = vg_arena_new();
             ProtobufCMessage *m2;
             assert_int_equal(otlp_decode_request((vg_signal_t)s, OTLP_ENC_PROTO, buf, packed, b, &m2, err,
@@ -629,7 +629,7 @@ static void test_pb_many_small_attributes(void **state)
     wrap_span(&req, &span);
     size_t mem;
     char err[256];
-    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, err, sizeof err), 0);
+    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, NULL, err, sizeof err), 0);
     size_t real = unpack_cost(TD(), req.b, req.n);
     assert_true(real <= mem);
     assert_true(mem <= (size_t)OTLP_DECODE_AMPLIFICATION * req.n);

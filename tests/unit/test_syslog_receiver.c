@@ -147,7 +147,7 @@ static const vg_anyvalue_t *kvl_get(const vg_anyvalue_t *v, const char *key)
 
 static vg_log_record_t *rec(vg_batch_t *b, size_t i)
 {
-    vg_logs_req_t *req = (vg_logs_req_t *)b->req;
+    vg_logs_req_t *req = (vg_logs_req_t *)vg_batch_req(b);
     assert_int_equal(req->n_resource_logs, 1);
     assert_int_equal(req->resource_logs[0]->n_scope_logs, 1);
     vg_scope_logs_t *sl = req->resource_logs[0]->scope_logs[0];
@@ -250,7 +250,7 @@ static void test_map_rfc5424(void **state)
     /* It encodes as OTLP/JSON. */
     char *json = NULL;
     size_t jl = 0;
-    assert_int_equal(vg_otlp_json_encode(VG_SIG_LOGS, b->req, &json, &jl), 0);
+    assert_int_equal(vg_otlp_json_encode(VG_SIG_LOGS, vg_batch_req(b), &json, &jl), 0);
     assert_non_null(strstr(json, "\"exampleSDID@32473\""));
     vg_free(json);
     vg_batch_unref(b);
@@ -391,7 +391,7 @@ static void test_map_peers(void **state)
     }
     assert_string_equal(astr(rec(lb, 0), "env"), "prod");
     assert_ptr_equal(attr(rec(lb, 0), "env"), attr(rec(lb, 1), "env"));
-    vg_resource_t *res = ((vg_logs_req_t *)lb->req)->resource_logs[0]->resource;
+    vg_resource_t *res = ((vg_logs_req_t *)vg_batch_req(lb))->resource_logs[0]->resource;
     assert_int_equal(res->n_attributes, 2);
     assert_string_equal(res->attributes[1]->key, "service.name");
     assert_string_equal(res->attributes[1]->value->string_value, "syslog");
@@ -431,7 +431,7 @@ static void test_map_failmalloc(void **state)
             assert_int_equal(b->items, (size_t)added);
             char *json = NULL;
             size_t jl;
-            assert_int_equal(vg_otlp_json_encode(VG_SIG_LOGS, b->req, &json, &jl), 0);
+            assert_int_equal(vg_otlp_json_encode(VG_SIG_LOGS, vg_batch_req(b), &json, &jl), 0);
             vg_free(json);
         } else {
             assert_int_equal(added, 0);
@@ -466,7 +466,7 @@ static int sink_consume(vg_consumer_t *self, vg_batch_t *b)
     }
     s->batches++;
     s->last_peer = b->peer;
-    vg_logs_req_t *req = (vg_logs_req_t *)b->req;
+    vg_logs_req_t *req = (vg_logs_req_t *)vg_batch_req(b);
     for (size_t i = 0; i < req->n_resource_logs; i++)
         for (size_t j = 0; j < req->resource_logs[i]->n_scope_logs; j++) {
             vg_scope_logs_t *sl = req->resource_logs[i]->scope_logs[j];
