@@ -315,8 +315,12 @@ __attribute__((format(printf, 3, 4))) static int chk_fail(chk_t *c, const frame_
 }
 
 /* Reads a varint; 0 on success. */
-static int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static inline int varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
+    if (*p < end && !(**p & 0x80)) { /* most keys and lengths fit in one byte */
+        *v = *(*p)++;
+        return 0;
+    }
     uint64_t r = 0;
     for (int i = 0; i < 10; i++) {
         if (*p >= end) return -1;
@@ -333,6 +337,14 @@ static size_t utf8_bad(const uint8_t *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        /* Eight ASCII bytes without NUL at a time. */
+        while (n - i >= 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) || ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)) break;
+            i += 8;
+        }
+        if (i >= n) break;
         uint8_t c = s[i];
         if (c == 0) return i + 1;
         if (c < 0x80) { i++; continue; }
@@ -378,6 +390,17 @@ static size_t elem_size(ProtobufCType t)
 static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
                      int depth, int anydepth);
 
+/* Length a trace id (16) or span id (8) field of message d must have, 0 for other fields. */
+static size_t id_len(const ProtobufCMessageDescriptor *d, uint32_t id)
+{
+    if (d == &opentelemetry__proto__trace__v1__span__descriptor) /* trace_id 1, span_id 2, parent_span_id 4 */
+        return id == 1 ? 16 : id == 2 || id == 4 ? 8 : 0;
+    if (d == &opentelemetry__proto__trace__v1__span__link__descriptor) return id == 1 ? 16 : id == 2 ? 8 : 0;
+    if (d == &opentelemetry__proto__logs__v1__log_record__descriptor) return id == 9 ? 16 : id == 10 ? 8 : 0;
+    if (d == &opentelemetry__proto__metrics__v1__exemplar__descriptor) return id == 5 ? 16 : id == 4 ? 8 : 0;
+    return 0;
+}
+
 static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescriptor *d,
                        const ProtobufCFieldDescriptor *f, long idx, int wt, const uint8_t *data, size_t dlen,
                        int depth, int anydepth, uint32_t *count)
@@ -415,9 +438,7 @@ static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescri
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
-        size_t want_len = 0;
-        if (strcmp(f->name, "trace_id") == 0) want_len = 16;
-        else if (strcmp(f->name, "span_id") == 0 || strcmp(f->name, "parent_span_id") == 0) want_len = 8;
+        size_t want_len = id_len(d, f->id);
         if (want_len && dlen && dlen != want_len)
             return chk_fail(c, &ff, "expected %zu bytes or none (got %zu)", want_len, dlen);
         c->mem += R16(dlen);
@@ -440,9 +461,10 @@ static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescri
 static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len,
                      int depth, int anydepth)
 {
+    /* counts[i] is valid where bit i of `seen` is set (no memset per message) */
     uint32_t counts[MAX_TRACKED_FIELDS];
+    uint64_t seen = 0;
     unsigned nf = d->n_fields < MAX_TRACKED_FIELDS ? d->n_fields : MAX_TRACKED_FIELDS;
-    memset(counts, 0, nf * sizeof *counts);
     size_t occurrences = 0, unknown = 0;
     const uint8_t *end = p + len;
     c->mem += R16(d->sizeof_message);
@@ -453,9 +475,19 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         uint64_t num = key >> 3;
         int wt = (int)(key & 7);
         if (num == 0 || num > 536870911u) return chk_fail(c, fr, "invalid field number %llu", (unsigned long long)num);
-        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(d, (unsigned)num);
+        /* protobuf-c sorts fields by number: OTLP's are mostly 1..n, found at once */
+        const ProtobufCFieldDescriptor *f = num <= d->n_fields && d->fields[num - 1].id == num
+                                                ? &d->fields[num - 1]
+                                                : protobuf_c_message_descriptor_get_field(d, (unsigned)num);
         unsigned fi = f ? (unsigned)(f - d->fields) : 0;
-        uint32_t dummy = 0, *cnt = f && fi < nf ? &counts[fi] : &dummy;
+        uint32_t dummy = 0, *cnt = &dummy;
+        if (f && fi < nf) {
+            if (!(seen & (1ull << fi))) {
+                seen |= 1ull << fi;
+                counts[fi] = 0;
+            }
+            cnt = &counts[fi];
+        }
         long idx = f && f->label == PROTOBUF_C_LABEL_REPEATED ? (long)*cnt : -1;
         frame_t ff = { fr, f, idx };          /* names the field in messages */
         const frame_t *at = f ? &ff : fr;
@@ -499,14 +531,14 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         if (rc) return rc;
     }
     for (unsigned i = 0; i < nf; i++)
-        if (counts[i] && d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
+        if ((seen & (1ull << i)) && counts[i] && d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
             c->mem += R16((size_t)counts[i] * elem_size(d->fields[i].type));
     if (d == &opentelemetry__proto__metrics__v1__metric__descriptor) {
         /* protobuf keeps only the last member of a oneof, so points of an
          * earlier one would be counted but not kept: refuse the ambiguity. */
         unsigned set = 0;
         for (unsigned i = 0; i < nf; i++)
-            if (counts[i] && (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            if ((seen & (1ull << i)) && counts[i] && (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
                 d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
                 set++;
         if (set > 1) return chk_fail(c, fr, "more than one of gauge, sum, histogram, exponential_histogram, summary");
