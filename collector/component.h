@@ -48,10 +48,14 @@ typedef struct vg_telemetry vg_telemetry_t;
 /* A place batches go. consume() takes one reference, whatever it returns. */
 struct vg_consumer {
     int (*consume)(vg_consumer_t *self, vg_batch_t *b);
+    /* False when consume() would refuse a batch of `sig` right now with a
+     * retryable error (back-pressure). Cheap, no side effects; NULL = ready. */
+    bool (*ready)(vg_consumer_t *self, vg_signal_t sig);
     bool mutates; /* changes batches in place: fan-out gives it a private copy */
     void *ud;
 };
 static inline int vg_consume(vg_consumer_t *c, vg_batch_t *b) { return c->consume(c, b); }
+static inline bool vg_consumer_ready(vg_consumer_t *c, vg_signal_t sig) { return !c->ready || c->ready(c, sig); }
 
 typedef struct vg_factory {
     const char *type;
@@ -69,6 +73,11 @@ typedef struct vg_factory {
     int (*consume)(vg_component_t *c, vg_batch_t *b);
     void (*shutdown)(vg_component_t *c);
     bool (*busy)(vg_component_t *c);
+    /* False when consume would refuse `sig` now (back-pressure); cheap, no
+     * side effects. Lets a receiver refuse before decoding (load shedding
+     * costs almost nothing). NULL: processors ask their next consumer,
+     * exporters and connectors are always ready. */
+    bool (*ready)(vg_component_t *c, vg_signal_t sig);
     void (*destroy)(vg_component_t *c);
     /* Component-specific self-telemetry beyond the standard counters. */
     void (*telemetry)(vg_component_t *c, vg_telemetry_t *t);
@@ -117,5 +126,8 @@ const vg_factory_t *vg_factory_find(vg_kind_t kind, const char *type);
 static inline const char *vg_component_name(const vg_component_t *c) { return c->id; }
 /* Sends b to c->next[b->signal] and counts it; takes the reference. */
 int vg_component_emit(vg_component_t *c, vg_batch_t *b);
+/* Whether c->next[sig] would take a batch now (see vg_factory_t.ready);
+ * true when there is no next consumer (emit then says why). */
+bool vg_component_ready(vg_component_t *c, vg_signal_t sig);
 
 #endif

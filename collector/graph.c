@@ -53,11 +53,21 @@ static int fanout_consume(vg_consumer_t *self, vg_batch_t *b)
     return rc;
 }
 
+/* A refusal by any consumer refuses the batch (see worse()). */
+static bool fanout_ready(vg_consumer_t *self, vg_signal_t sig)
+{
+    fanout_t *f = (fanout_t *)self;
+    for (size_t i = 0; i < f->n; i++)
+        if (!vg_consumer_ready(f->outs[i], sig)) return false;
+    return true;
+}
+
 vg_consumer_t *vg_fanout_new(vg_consumer_t *const *outs, size_t n)
 {
     fanout_t *f = vg_calloc(1, sizeof *f + n * sizeof *outs);
     if (!f) return NULL;
     f->base.consume = fanout_consume;
+    f->base.ready = fanout_ready;
     f->n = n;
     /* Shared (non-mutating) consumers first, mutating ones last. */
     size_t k = 0;
@@ -103,6 +113,19 @@ static int component_consume(vg_consumer_t *self, vg_batch_t *b)
         return VG_ESHUTDOWN;
     }
     return c->f->consume(c, b);
+}
+
+static bool component_ready(vg_consumer_t *self, vg_signal_t sig)
+{
+    vg_component_t *c = self->ud;
+    if (c->f->ready) return c->f->ready(c, sig);
+    return c->f->kind == VG_KIND_PROCESSOR ? vg_component_ready(c, sig) : true;
+}
+
+bool vg_component_ready(vg_component_t *c, vg_signal_t sig)
+{
+    vg_consumer_t *next = (unsigned)sig < VG_SIG_COUNT ? c->next[sig] : NULL;
+    return !next || vg_consumer_ready(next, sig);
 }
 
 int vg_component_emit(vg_component_t *c, vg_batch_t *b)
@@ -151,6 +174,7 @@ static vg_component_t *new_node(vg_graph_t *g, const vg_comp_conf_t *cc, const c
     c->pipeline = pipeline ? vg_strdup(pipeline) : NULL;
     if (!c->id || (pipeline && !c->pipeline)) { vg_free(c->id); vg_free(c->pipeline); vg_free(c); return NULL; }
     c->in.consume = component_consume;
+    c->in.ready = component_ready;
     c->in.ud = c;
     c->in.mutates = cc->f->kind == VG_KIND_PROCESSOR && cc->f->mutates;
     c->order = -1;

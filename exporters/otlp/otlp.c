@@ -68,6 +68,7 @@ const vg_factory_t vg_otlp_exporter_factory = {
     .create = otlp_create,
     .start = oe_start,
     .consume = oe_consume,
+    .ready = oe_ready,
     .shutdown = oe_shutdown,
     .busy = oe_busy,
     .destroy = oe_destroy,

@@ -219,6 +219,7 @@ int oe_decode_response(vg_signal_t sig, bool json, const uint8_t *body, size_t l
 int oe_create(vg_component_t *c, int proto);
 int oe_start(vg_component_t *c);
 int oe_consume(vg_component_t *c, vg_batch_t *b);
+bool oe_ready(vg_component_t *c, vg_signal_t sig);
 void oe_shutdown(vg_component_t *c);
 bool oe_busy(vg_component_t *c);
 void oe_destroy(vg_component_t *c);

@@ -928,6 +928,19 @@ int oe_start(vg_component_t *c)
     return 0;
 }
 
+/* The room test of oe_consume for a batch of one item. */
+bool oe_ready(vg_component_t *c, vg_signal_t sig)
+{
+    (void)sig;
+    oe_exp_t *e = c->state;
+    const oe_cfg_t *cfg = c->cfg;
+    if (!e || !e->started || e->shutting) return true; /* consume says why */
+    if (!cfg->queue.enabled)
+        return e->nfree > 0 && uv_now(c->loop) >= e->conn_down_until &&
+               (e->held_mem < cfg->queue.max_bytes || e->nbusy == 0);
+    return oe_queue_has_room(&e->q, 1, e->held_mem);
+}
+
 int oe_consume(vg_component_t *c, vg_batch_t *b)
 {
     oe_exp_t *e = c->state;

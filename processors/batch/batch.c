@@ -424,6 +424,13 @@ static int batch_start(vg_component_t *c)
     return 0;
 }
 
+/* Refuses exactly when batch_consume would (a held output, shutting down). */
+static bool batch_ready(vg_component_t *c, vg_signal_t sig)
+{
+    batch_state_t *st = c->state;
+    return st && !st->sq[sig].blocked && !st->shutting && st->open_timers > 0;
+}
+
 static int batch_consume(vg_component_t *c, vg_batch_t *b)
 {
     batch_state_t *st = c->state;
@@ -578,6 +585,7 @@ const vg_factory_t vg_batch_processor_factory = {
     .create = batch_create,
     .start = batch_start,
     .consume = batch_consume,
+    .ready = batch_ready,
     .shutdown = batch_shutdown,
     .busy = batch_busy,
     .destroy = batch_destroy,

@@ -196,6 +196,11 @@ static void ml_shutdown(vg_component_t *c)
     if (st->timer_open) uv_close((uv_handle_t *)&st->timer, timer_closed);
 }
 
+static bool ml_ready(vg_component_t *c, vg_signal_t sig)
+{
+    return !((ml_state_t *)c->state)->refusing && vg_component_ready(c, sig);
+}
+
 static bool ml_busy(vg_component_t *c) { return ((ml_state_t *)c->state)->timer_open; }
 static void ml_destroy(vg_component_t *c) { vg_free(c->state); }
 
@@ -229,6 +234,7 @@ const vg_factory_t vg_memory_limiter_processor_factory = {
     .create = ml_create,
     .start = ml_start,
     .consume = ml_consume,
+    .ready = ml_ready,
     .shutdown = ml_shutdown,
     .busy = ml_busy,
     .destroy = ml_destroy,

@@ -440,6 +440,10 @@ static void otlp_telemetry(vg_component_t *c, vg_telemetry_t *t)
                       "Decompressed bytes of all requests.", l, (double)ps->body_bytes);
             vg_tm_add(t, "vigil_receiver_otlp_request_size_bytes_count", "counter",
                       "Requests that decompressed within the limit.", l, (double)cum);
+            vg_tm_add(t, "vigil_receiver_otlp_requests_shed", "counter",
+                      "Requests refused before decoding because the pipeline was pushing back (also counted as "
+                      "outcome=\"refused\"; their items are not counted, they were never decoded).",
+                      l, (double)ps->shed);
         }
         snprintf(l, sizeof l, "receiver=\"%s\",protocol=\"%s\"", c->id, proto_name[p]);
         vg_tm_add(t, "vigil_receiver_otlp_requests_unrouted", "counter",

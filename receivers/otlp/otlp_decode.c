@@ -674,6 +674,19 @@ void otlp_handle(otlp_recv_t *r, const otlp_req_t *q, otlp_res_t *res)
     res->msg[0] = '\0';
     ps->wire_bytes += q->len;
 
+    if (!vg_component_ready(c, q->sig)) {
+        /* Back-pressure: refuse before spending anything on decoding, so an
+         * overloaded collector keeps its CPU for the data it can take. The
+         * items are not counted (not decoded); the request is. */
+        res->err = VG_EREFUSED;
+        res->at = OTLP_AT_PIPELINE;
+        snprintf(res->msg, sizeof res->msg, "the pipeline refused the data (%s); retry later",
+                 vg_strerror(VG_EREFUSED));
+        ps->requests[OTLP_OUT_REFUSED]++;
+        ps->shed++;
+        return;
+    }
+
     uint8_t *plain = NULL;
     size_t plen = 0;
     int rc = otlp_decompress(q->comp, q->body, q->len, q->limit, &plain, &plen, NULL, res->msg, sizeof res->msg);

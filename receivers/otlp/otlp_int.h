@@ -209,6 +209,7 @@ typedef struct {
     uint64_t requests[OTLP_OUT_COUNT];
     uint64_t items[OTLP_OUT_COUNT];
     uint64_t wire_bytes, body_bytes;
+    uint64_t shed; /* refused before decoding: the pipeline was pushing back */
     uint64_t size_hist[OTLP_SIZE_BUCKETS + 1]; /* decompressed request bytes */
 } otlp_pstats_t;
 
