@@ -147,6 +147,70 @@ static void test_size_trigger(void **state)
     teardown_proc(&fx);
 }
 
+/* The same records in wire form, as the otlp receiver makes them. */
+static vg_batch_t *wire_logs(int first, int n)
+{
+    vg_batch_t *s = logs_batch(first, n);
+    size_t len = protobuf_c_message_get_packed_size(vg_batch_req(s));
+    vg_arena_t *a = vg_arena_new();
+    uint8_t *bytes = vg_arena_alloc(a, len + 1);
+    assert_non_null(bytes);
+    protobuf_c_message_pack(vg_batch_req(s), bytes);
+    vg_batch_unref(s);
+    vg_batch_t *b = vg_batch_wrap_wire(VG_SIG_LOGS, a, bytes, len, (size_t)n, 1 << 20);
+    assert_non_null(b);
+    return b;
+}
+
+/* Whole inputs in wire form go out as their segments, never decoded. */
+static void test_wire_inputs_stay_wire(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    setup_proc(&fx, "send_batch_size: 10\ntimeout: 10s\n");
+    vg_batch_t *in[3];
+    for (int i = 0; i < 3; i++) {
+        in[i] = wire_logs(4 * i, 4);
+        assert_int_equal(vg_consume(&fx.comp.in, vg_batch_ref(in[i])), 0);
+    }
+    assert_int_equal(fx.cap.n, 1);
+    vg_batch_t *out = fx.cap.got[0];
+    assert_true(vg_batch_has_wire(out));
+    assert_int_equal(out->nwire, 3);
+    assert_int_equal(out->items, 12);
+    for (int i = 0; i < 3; i++) {
+        assert_ptr_equal(out->wire[i].data, in[i]->wire[0].data); /* zero copy */
+        assert_true(vg_batch_has_wire(in[i]));
+        vg_batch_unref(in[i]);
+    }
+    size_t sizes[] = { 12 };
+    check_sequence(&fx.cap, 0, 12, sizes, 1); /* decodes: records in order */
+    teardown_proc(&fx);
+}
+
+/* A split (max size) or an input that is already decoded: the output is
+ * built from the messages, with the same contents and sizes. */
+static void test_wire_inputs_split_or_mixed(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    setup_proc(&fx, "send_batch_size: 10\nsend_batch_max_size: 5\ntimeout: 10s\n");
+    for (int i = 0; i < 3; i++) assert_int_equal(vg_consume(&fx.comp.in, wire_logs(4 * i, 4)), 0);
+    fx.comp.f->shutdown(&fx.comp);
+    size_t sizes[] = { 5, 5, 2 };
+    check_sequence(&fx.cap, 0, 12, sizes, 3);
+    for (size_t k = 0; k < fx.cap.n; k++) assert_false(vg_batch_has_wire(fx.cap.got[k]));
+    teardown_proc(&fx);
+
+    setup_proc(&fx, "send_batch_size: 8\ntimeout: 10s\n");
+    assert_int_equal(vg_consume(&fx.comp.in, wire_logs(0, 4)), 0);
+    assert_int_equal(vg_consume(&fx.comp.in, logs_batch(4, 4)), 0);
+    size_t one[] = { 8 };
+    check_sequence(&fx.cap, 0, 8, one, 1);
+    assert_false(vg_batch_has_wire(fx.cap.got[0]));
+    teardown_proc(&fx);
+}
+
 static void test_max_size_split(void **state)
 {
     (void)state;
@@ -246,11 +310,16 @@ static void test_metric_split_inside_metric(void **state)
 static void test_failmalloc(void **state)
 {
     (void)state;
-    /* Fail the n-th allocation of a consume + flush cycle, for every n: errors, no crash, no leak. */
+    /* Fail the n-th allocation of a consume + flush cycle, for every n: errors, no crash, no leak.
+     * Inputs decoded or in wire form; outputs split (decoding) or merged whole (wire). */
+    static const char *const cfgs[] = { "send_batch_size: 4\nsend_batch_max_size: 4\ntimeout: 10s\n",
+                                        "send_batch_size: 4\ntimeout: 10s\n" };
+    for (int mode = 0; mode < 4; mode++)
     for (long n = 1; n < 400; n++) {
         fixture_t fx;
-        setup_proc(&fx, "send_batch_size: 4\nsend_batch_max_size: 4\ntimeout: 10s\n");
-        vg_batch_t *a = logs_batch(0, 6), *b = logs_batch(6, 5);
+        setup_proc(&fx, cfgs[mode & 1]);
+        bool wire = mode >= 2;
+        vg_batch_t *a = wire ? wire_logs(0, 6) : logs_batch(0, 6), *b = wire ? wire_logs(6, 5) : logs_batch(6, 5);
         vg_mem_fail_after(n);
         int r1 = vg_consume(&fx.comp.in, a);
         int r2 = vg_consume(&fx.comp.in, b);
@@ -294,6 +363,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_size_trigger),
         cmocka_unit_test(test_max_size_split),
+        cmocka_unit_test(test_wire_inputs_stay_wire),
+        cmocka_unit_test(test_wire_inputs_split_or_mixed),
         cmocka_unit_test(test_timeout_trigger),
         cmocka_unit_test(test_flush_on_shutdown),
         cmocka_unit_test(test_backpressure),

@@ -374,6 +374,79 @@ static void test_codec_roundtrip(void **state)
     vg_batch_unref(b);
 }
 
+/* A batch in wire form holding `bytes` (copied into its arena). */
+static vg_batch_t *wire_batch(const uint8_t *bytes, size_t n, size_t items)
+{
+    vg_arena_t *a = vg_arena_new();
+    const uint8_t *copy = vg_arena_memdup(a, bytes, n);
+    vg_batch_t *b = vg_batch_wrap_wire(VG_SIG_TRACES, a, copy, n, items, 1 << 20);
+    assert_non_null(b);
+    return b;
+}
+
+/* A batch in wire form is sent as its bytes: the same body as packing the
+ * decoded message (one segment), or the segments back to back (two inputs
+ * merged by the batch processor); JSON encoding decodes it first. */
+static void test_codec_wire(void **state)
+{
+    (void)state;
+    vg_batch_t *b = traces_batch();
+    size_t packed = protobuf_c_message_get_packed_size(vg_batch_req(b));
+    uint8_t *ref = vg_malloc(2 * packed);
+    protobuf_c_message_pack(vg_batch_req(b), ref);
+    memcpy(ref + packed, ref, packed);
+    vg_batch_t *one = wire_batch(ref, packed, 2);
+    vg_batch_t *two = vg_batch_new_wire(VG_SIG_TRACES);
+    vg_batch_t *w1 = wire_batch(ref, packed, 2), *w2 = wire_batch(ref, packed, 2);
+    assert_int_equal(vg_batch_concat(two, w1), 0);
+    assert_int_equal(vg_batch_concat(two, w2), 0);
+    vg_batch_unref(w1); /* `two` keeps its inputs alive */
+    vg_batch_unref(w2);
+    assert_int_equal(two->items, 4);
+    assert_int_equal(two->wire_len, 2 * packed);
+    const int comps[] = { OE_COMP_NONE, OE_COMP_GZIP, OE_COMP_ZSTD };
+    const char *names[] = { NULL, "gzip", "zstd" };
+    for (int proto = OE_PROTO_GRPC; proto <= OE_PROTO_HTTP; proto++)
+        for (int k = 0; k < 3; k++)
+            for (int which = 0; which < 2; which++) {
+                vg_batch_t *in = which ? two : one;
+                size_t want = which ? 2 * packed : packed;
+                oe_codec_t *cd = oe_codec_new(proto, OE_ENC_PROTO, comps[k]);
+                oe_req_t *r = NULL;
+                assert_int_equal(oe_codec_encode_batch(cd, in, &r), 0);
+                assert_int_equal(r->items, in->items);
+                assert_int_equal(r->raw_bytes, want);
+                const uint8_t *p = r->body + (proto == OE_PROTO_GRPC ? 5 : 0);
+                size_t n = r->body_len - (proto == OE_PROTO_GRPC ? 5 : 0);
+                if (names[k]) {
+                    uint8_t *d;
+                    size_t dl;
+                    assert_int_equal(oe_decompress(names[k], p, n, 1 << 20, &d, &dl), 0);
+                    assert_int_equal(dl, want);
+                    assert_memory_equal(d, ref, want);
+                    vg_free(d);
+                } else {
+                    assert_int_equal(n, want);
+                    assert_memory_equal(p, ref, want);
+                }
+                oe_req_free(r);
+                oe_codec_free(cd);
+                assert_true(vg_batch_has_wire(in)); /* encoding never decoded it */
+            }
+    oe_codec_t *cd = oe_codec_new(OE_PROTO_HTTP, OE_ENC_JSON, OE_COMP_NONE);
+    oe_req_t *r = NULL;
+    assert_int_equal(oe_codec_encode_batch(cd, two, &r), 0);
+    const char *second = strstr((const char *)r->body, "\"spanId\":\"0102030405060709\"");
+    assert_non_null(second);
+    assert_non_null(strstr(second + 1, "\"spanId\":\"0102030405060709\"")); /* both segments decoded */
+    oe_req_free(r);
+    oe_codec_free(cd);
+    vg_batch_unref(one);
+    vg_batch_unref(two);
+    vg_free(ref);
+    vg_batch_unref(b);
+}
+
 static void test_codec_failmalloc(void **state)
 {
     (void)state;
@@ -573,6 +646,7 @@ int main(void)
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_rpc_status),
         cmocka_unit_test(test_codec_roundtrip),
+        cmocka_unit_test(test_codec_wire),
         cmocka_unit_test(test_codec_failmalloc),
         cmocka_unit_test(test_decode_response),
         cmocka_unit_test(test_validate),

@@ -588,8 +588,11 @@ static void test_pb_estimate_bounds_unpack(void **state)
             size_t packed = protobuf_c_message_get_packed_size(m);
             uint8_t *buf = malloc(packed + 1);
             protobuf_c_message_pack(m, buf);
-            size_t mem;
-            assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, NULL, err, sizeof err), 0);
+            size_t mem, items;
+            assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, &items, err, sizeof err), 0);
+            /* the check counts items as the Collector does, without unpacking */
+            assert_int_equal(items, vg_otlp_count_items((vg_signal_t)s, m));
+            assert_true(items > 0);
             vg_arena_t *b = vg_arena_new();
             ProtobufCMessage *m2;
             assert_int_equal(otlp_decode_request((vg_signal_t)s, OTLP_ENC_PROTO, buf, packed, b, &m2, err,
@@ -604,6 +607,41 @@ static void test_pb_estimate_bounds_unpack(void **state)
         }
         free(line);
         fclose(f);
+    }
+}
+
+/* A Metric with two members of its data oneof: protobuf would keep only the
+ * last, so the check (which counts the points of both) refuses it; one
+ * member is fine and its points are counted. */
+static void test_pb_metric_oneof_conflict(void **state)
+{
+    (void)state;
+    static pb_t pt, gauge, sum, metric, sm, rm, req;
+    pt.n = gauge.n = sum.n = metric.n = 0;
+    varint(&pt, 2 << 3 | 1); /* NumberDataPoint.start_time_unix_nano (fixed64) */
+    put(&pt, "\1\0\0\0\0\0\0\0", 8);
+    ld(&gauge, 1, pt.b, pt.n); /* Gauge.data_points */
+    ld(&gauge, 1, pt.b, pt.n);
+    ld(&sum, 1, pt.b, pt.n);   /* Sum.data_points */
+    ld(&metric, 1, "m", 1);    /* Metric.name */
+    ld(&metric, 5, gauge.b, gauge.n);
+    const ProtobufCMessageDescriptor *md = vg_otlp_request_descriptor(VG_SIG_METRICS);
+    char err[256];
+    size_t mem, items;
+    for (int both = 0; both < 2; both++) {
+        if (both) ld(&metric, 7, sum.b, sum.n); /* Metric.sum after Metric.gauge */
+        sm.n = rm.n = req.n = 0;
+        ld(&sm, 2, metric.b, metric.n); /* ScopeMetrics.metrics */
+        ld(&rm, 2, sm.b, sm.n);         /* ResourceMetrics.scope_metrics */
+        ld(&req, 1, rm.b, rm.n);
+        int rc = otlp_pb_check(md, req.b, req.n, &mem, &items, err, sizeof err);
+        if (!both) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(items, 2);
+        } else {
+            assert_int_equal(rc, VG_EPARSE);
+            assert_non_null(strstr(err, "resource_metrics[0].scope_metrics[0].metrics[0]: more than one of gauge, sum"));
+        }
     }
 }
 
@@ -686,6 +724,7 @@ int main(void)
         cmocka_unit_test(test_pb_nesting),
         cmocka_unit_test(test_pb_amplification),
         cmocka_unit_test(test_pb_estimate_bounds_unpack),
+        cmocka_unit_test(test_pb_metric_oneof_conflict),
         cmocka_unit_test(test_pb_many_small_attributes),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_decode_out_of_memory),
