@@ -534,14 +534,16 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         if ((seen & (1ull << i)) && counts[i] && d->fields[i].label == PROTOBUF_C_LABEL_REPEATED)
             c->mem += R16((size_t)counts[i] * elem_size(d->fields[i].type));
     if (d == &opentelemetry__proto__metrics__v1__metric__descriptor) {
-        /* protobuf keeps only the last member of a oneof, so points of an
-         * earlier one would be counted but not kept: refuse the ambiguity. */
-        unsigned set = 0;
+        /* protobuf-c keeps only the last occurrence of a oneof member (it
+         * does not merge repeated ones), so points of an earlier one would be
+         * counted here but lost when decoded: refuse the ambiguity. */
+        uint32_t set = 0;
         for (unsigned i = 0; i < nf; i++)
-            if ((seen & (1ull << i)) && counts[i] && (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            if ((seen & (1ull << i)) && (d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
                 d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE)
-                set++;
-        if (set > 1) return chk_fail(c, fr, "more than one of gauge, sum, histogram, exponential_histogram, summary");
+                set += counts[i];
+        if (set > 1)
+            return chk_fail(c, fr, "gauge, sum, histogram, exponential_histogram or summary set more than once");
     }
     if (unknown) c->mem += R16(unknown * sizeof(ProtobufCMessageUnknownField));
     if (occurrences > SLAB_FREE_FIELDS) c->mem += occurrences * SLAB_BYTES_PER_FIELD + 32 * 16;

@@ -638,9 +638,23 @@ static void test_pb_metric_oneof_conflict(void **state)
         if (!both) {
             assert_int_equal(rc, 0);
             assert_int_equal(items, 2);
+            /* the same member twice: protobuf-c keeps the last, so this is refused too */
+            static pb_t twice, sm2, rm2, req2;
+            twice.n = sm2.n = rm2.n = req2.n = 0;
+            put(&twice, metric.b, metric.n);
+            ld(&twice, 5, gauge.b, gauge.n);
+            ld(&sm2, 2, twice.b, twice.n);
+            ld(&rm2, 2, sm2.b, sm2.n);
+            ld(&req2, 1, rm2.b, rm2.n);
+            vg_arena_t *a = vg_arena_new();
+            ProtobufCMessage *m;
+            assert_int_equal(otlp_decode_request(VG_SIG_METRICS, OTLP_ENC_PROTO, req2.b, req2.n, a, &m, err,
+                                                 sizeof err), VG_EPARSE);
+            assert_non_null(strstr(err, "metrics[0]: gauge, sum, histogram, exponential_histogram or summary set more"));
+            vg_arena_destroy(a);
         } else {
             assert_int_equal(rc, VG_EPARSE);
-            assert_non_null(strstr(err, "resource_metrics[0].scope_metrics[0].metrics[0]: more than one of gauge, sum"));
+            assert_non_null(strstr(err, "resource_metrics[0].scope_metrics[0].metrics[0]: gauge, sum, histogram"));
         }
     }
 }
