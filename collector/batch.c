@@ -71,8 +71,10 @@ vg_batch_t *vg_batch_wrap_wire(vg_signal_t sig, vg_arena_t *arena, const uint8_t
 {
     vg_batch_t *b = alloc_batch(sig, arena);
     if (!b) return NULL;
-    vg_wire_t seg = { data, len, mem };
-    if (add_segments(b, &seg, 1)) { vg_batch_unref(b); return NULL; }
+    b->one = (vg_wire_t){ data, len, mem };
+    b->wire = &b->one;
+    b->nwire = b->wirecap = 1;
+    b->wire_len = len;
     b->items = items;
     vg_batch_recount(b);
     return b;

@@ -43,8 +43,9 @@ struct vg_batch {
     /* Export{Trace,Metrics,Logs}ServiceRequest, or NULL while only the wire
      * form exists: never read this field directly, call vg_batch_req(). */
     ProtobufCMessage *msg_;
-    vg_wire_t *wire;       /* the wire form (NULL when none), in arena */
+    vg_wire_t *wire;       /* the wire form (NULL when none): `one` or an array in arena */
     size_t nwire, wirecap;
+    vg_wire_t one;         /* a single segment needs no array */
     size_t wire_len;       /* sum of the segments' lengths */
     size_t items;          /* spans, metric data points or log records */
     size_t bytes;          /* estimate of the memory held (arena + deps) */
