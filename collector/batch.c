@@ -168,32 +168,31 @@ int vg_otlp_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, siz
 
 /* Every Export*ServiceRequest is one repeated message field (number 1):
  * decoding several segments is unpacking each and joining those arrays. */
-static ProtobufCMessage *decode(vg_batch_t *b)
+static int decode(vg_batch_t *b, ProtobufCMessage **out)
 {
     const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(b->signal);
-    if (!d) return NULL;
+    if (!d) return VG_EINVAL;
     assert(d->n_fields == 1 && d->fields[0].label == PROTOBUF_C_LABEL_REPEATED);
     const ProtobufCFieldDescriptor *f = &d->fields[0];
+    if (b->nwire == 1) return vg_otlp_unpack(d, b->wire[0].data, b->wire[0].len, b->wire[0].mem, b->arena, out);
     ProtobufCMessage *m = NULL;
-    if (b->nwire == 1) {
-        if (vg_otlp_unpack(d, b->wire[0].data, b->wire[0].len, b->wire[0].mem, b->arena, &m)) return NULL;
-        return m;
-    }
-    if (vg_otlp_new_request(b->signal, b->arena, &m)) return NULL;
+    if (vg_otlp_new_request(b->signal, b->arena, &m)) return VG_ENOMEM;
     size_t *n = (size_t *)((char *)m + f->quantifier_offset);
     void ***arr = (void ***)((char *)m + f->offset);
     size_t cap = 0;
     for (size_t i = 0; i < b->nwire; i++) {
         ProtobufCMessage *part;
-        if (vg_otlp_unpack(d, b->wire[i].data, b->wire[i].len, b->wire[i].mem, b->arena, &part)) return NULL;
+        int rc = vg_otlp_unpack(d, b->wire[i].data, b->wire[i].len, b->wire[i].mem, b->arena, &part);
+        if (rc) return rc;
         size_t pn = *(size_t *)((char *)part + f->quantifier_offset);
         void **parr = *(void ***)((char *)part + f->offset);
         if (!pn) continue;
-        if (vg_arena_grow(b->arena, (void **)arr, &cap, *n + pn, sizeof(void *))) return NULL;
+        if (vg_arena_grow(b->arena, (void **)arr, &cap, *n + pn, sizeof(void *))) return VG_ENOMEM;
         memcpy(*arr + *n, parr, pn * sizeof(void *));
         *n += pn;
     }
-    return m;
+    *out = m;
+    return 0;
 }
 
 static void recount_bytes(vg_batch_t *b)
@@ -205,12 +204,17 @@ static void recount_bytes(vg_batch_t *b)
 
 ProtobufCMessage *vg_batch_req(vg_batch_t *b)
 {
-    if (!b->msg_ && b->wire) {
-        b->msg_ = decode(b);
+    if (!b->msg_ && b->wire && !b->decode_err) {
+        ProtobufCMessage *m = NULL;
+        int rc = decode(b, &m);
+        if (rc == 0) b->msg_ = m;
+        else if (rc != VG_ENOMEM) b->decode_err = rc; /* would fail again: remember */
         recount_bytes(b);
     }
     return b->msg_;
 }
+
+int vg_batch_err(const vg_batch_t *b) { return b->decode_err ? b->decode_err : VG_ENOMEM; }
 
 vg_batch_t *vg_batch_clone(vg_batch_t *b)
 {

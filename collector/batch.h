@@ -46,6 +46,7 @@ struct vg_batch {
     vg_wire_t *wire;       /* the wire form (NULL when none): `one` or an array in arena */
     size_t nwire, wirecap;
     vg_wire_t one;         /* a single segment needs no array */
+    int decode_err;        /* the wire form cannot be decoded (permanent), see vg_batch_err */
     size_t wire_len;       /* sum of the segments' lengths */
     size_t items;          /* spans, metric data points or log records */
     size_t bytes;          /* estimate of the memory held (arena + deps) */
@@ -76,9 +77,13 @@ int vg_batch_concat(vg_batch_t *out, vg_batch_t *in);
 /* True when the batch carries its request in wire form. */
 static inline bool vg_batch_has_wire(const vg_batch_t *b) { return b->wire != NULL; }
 /* The request for reading (may be shared: do not change it), decoded from the
- * wire form on first use. NULL only when decoding ran out of memory (treat as
- * VG_ENOMEM). */
+ * wire form on first use. NULL when decoding failed: vg_batch_err() says why. */
 ProtobufCMessage *vg_batch_req(vg_batch_t *b);
+/* Why vg_batch_req/vg_batch_writable returned NULL: VG_ENOMEM (retryable:
+ * try again later), or a permanent error (VG_EPARSE, VG_ETOOBIG) when the
+ * bytes cannot be decoded at all — which the receiver's check is there to
+ * rule out; a consumer drops such a batch (counted) rather than retrying it. */
+int vg_batch_err(const vg_batch_t *b);
 /* Unpacks one encoded request with protobuf-c into `arena`, allocating at
  * most `cap` bytes. 0, VG_ETOOBIG (needs more than cap), VG_ENOMEM or
  * VG_EPARSE (not a valid encoding of d). */
@@ -94,8 +99,8 @@ vg_batch_t *vg_batch_clone(vg_batch_t *b);
 /* Recount items and bytes after the request changed. */
 void vg_batch_recount(vg_batch_t *b);
 /* The request, for writing: decoded if needed, and the wire form dropped.
- * Aborts when the batch is shared read-only; NULL when decoding ran out of
- * memory (treat as VG_ENOMEM). */
+ * Aborts when the batch is shared read-only; NULL when decoding failed
+ * (vg_batch_err). */
 ProtobufCMessage *vg_batch_writable(vg_batch_t *b);
 
 #endif

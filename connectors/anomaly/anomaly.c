@@ -214,8 +214,9 @@ static int conn_consume(vg_component_t *c, vg_batch_t *b)
     /* read only: the batch may be shared with other pipelines */
     ProtobufCMessage *m = vg_batch_req(b);
     if (!m) {
+        int err = vg_batch_err(b);
         vg_batch_unref(b);
-        return VG_ENOMEM;
+        return err;
     }
     if (b->signal == VG_SIG_TRACES) vg_anl_traces(st->anl, (vg_traces_req_t *)m, NULL, now);
     else if (b->signal == VG_SIG_LOGS) vg_anl_logs(st->anl, (vg_logs_req_t *)m, NULL, now);

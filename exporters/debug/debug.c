@@ -295,7 +295,8 @@ static int debug_consume(vg_component_t *c, vg_batch_t *b)
             fprintf(f, "%s %s %s: %zu %s\n", ts, c->id, vg_signal_name(b->signal), b->items,
                     vg_signal_items(b->signal));
             const ProtobufCMessage *m = cfg->verbosity > 0 ? vg_batch_req(b) : NULL;
-            if (cfg->verbosity > 0 && !m) fprintf(f, "(out of memory: cannot decode the %s)\n", vg_signal_items(b->signal));
+            if (cfg->verbosity > 0 && !m)
+                fprintf(f, "(cannot decode the %s: %s)\n", vg_signal_items(b->signal), vg_strerror(vg_batch_err(b)));
             if (m) {
                 if (b->signal == VG_SIG_TRACES) print_traces(f, (const vg_traces_req_t *)m, cfg->verbosity);
                 else if (b->signal == VG_SIG_METRICS) print_metrics(f, (const vg_metrics_req_t *)m, cfg->verbosity);

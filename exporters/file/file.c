@@ -216,7 +216,7 @@ static int file_consume(vg_component_t *c, vg_batch_t *b)
     char *line = NULL;
     size_t len = 0;
     ProtobufCMessage *m = vg_batch_req(b);
-    int rc = m ? vg_otlp_json_encode(s, m, &line, &len) : VG_ENOMEM;
+    int rc = m ? vg_otlp_json_encode(s, m, &line, &len) : vg_batch_err(b);
     vg_batch_unref(b);
     if (rc) {
         c->stats.send_failed[s] += items;

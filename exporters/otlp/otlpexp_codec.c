@@ -190,7 +190,7 @@ int oe_codec_encode_batch(oe_codec_t *cd, vg_batch_t *b, oe_req_t **out)
         return make_req(cd, b->signal, b->items, prefix, b->wire_len, body, blen, out);
     }
     const ProtobufCMessage *m = vg_batch_req(b);
-    if (!m) return VG_ENOMEM;
+    if (!m) return vg_batch_err(b);
     return oe_codec_encode(cd, b->signal, m, b->items, out);
 }
 

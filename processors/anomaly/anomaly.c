@@ -83,9 +83,10 @@ static int proc_consume(vg_component_t *c, vg_batch_t *b)
     size_t items = b->items;
     ProtobufCMessage *m = vg_batch_writable(b);
     if (!m) {
+        int err = vg_batch_err(b);
         c->stats.refused[s] += items;
         vg_batch_unref(b);
-        return VG_ENOMEM;
+        return err;
     }
     c->stats.accepted[s] += items;
     int64_t now = vg_anl_now();

@@ -101,7 +101,7 @@ static int push_ptr(vg_arena_t *a, void ***arr, size_t *n, size_t *cap, void *p)
     {                                                                                                             \
         const REQ_T *in = (const REQ_T *)vg_batch_req(p->b);                                                      \
         REQ_T *o = (REQ_T *)vg_batch_writable(out);                                                               \
-        if (!in || !o) return VG_ENOMEM;                                                                          \
+        if (!in || !o) return VG_ENOMEM; /* or undecodable: see purge_undecodable */                              \
         vg_arena_t *a = out->arena;                                                                               \
         while (*took < want && p->r < in->NRES) {                                                                 \
             const RES_T *rs = in->RES[p->r];                                                                      \
@@ -352,6 +352,29 @@ static void arm_retry(batch_state_t *st)
     if (!uv_is_active((uv_handle_t *)&st->retry_timer)) uv_timer_start(&st->retry_timer, on_retry, 50, 0);
 }
 
+/* Inputs whose wire form cannot be decoded at all (vg_batch_err permanent;
+ * the receiver's check should rule it out) would make every build fail and
+ * hold the queue for ever: drop them, counted and logged. Returns how many. */
+static size_t purge_undecodable(batch_state_t *st, sigq_t *sq, vg_signal_t s)
+{
+    size_t kept = 0, dropped = 0;
+    for (size_t k = 0; k < sq->n; k++) {
+        pend_t p = sq->q[(sq->head + k) % sq->cap];
+        if (!vg_batch_req(p.b) && vg_batch_err(p.b) != VG_ENOMEM) {
+            VG_ERROR(st->c->id, "dropping %zu %s that cannot be decoded: %s", p.b->items, vg_signal_items(s),
+                     vg_strerror(vg_batch_err(p.b)));
+            st->c->stats.dropped[s] += p.b->items;
+            sq->items -= p.b->items;
+            vg_batch_unref(p.b);
+            dropped++;
+            continue;
+        }
+        sq->q[(sq->head + kept++) % sq->cap] = p;
+    }
+    sq->n = kept;
+    return dropped;
+}
+
 /* Sends from queue `s` while it holds at least `threshold` items. */
 static void send_while(batch_state_t *st, vg_signal_t s, size_t threshold)
 {
@@ -363,6 +386,7 @@ static void send_while(batch_state_t *st, vg_signal_t s, size_t threshold)
             want = (size_t)cfg->send_batch_max_size;
         vg_batch_t *out = build(sq, s, want);
         if (!out) {
+            if (purge_undecodable(st, sq, s)) continue;
             VG_ERROR(st->c->id, "out of memory building a batch; will retry");
             break;
         }

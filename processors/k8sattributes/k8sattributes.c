@@ -1016,9 +1016,10 @@ static int k8s_consume(vg_component_t *c, vg_batch_t *b)
     }
     ProtobufCMessage *m = vg_batch_writable(b);
     if (!m) {
+        int err = vg_batch_err(b);
         c->stats.refused[s] += items;
         vg_batch_unref(b);
-        return VG_ENOMEM;
+        return err;
     }
     c->stats.accepted[s] += items;
     bctx_t bc = { .peer = &b->peer };

@@ -99,9 +99,10 @@ static int resource_consume(vg_component_t *c, vg_batch_t *b)
     const resource_cfg_t *cfg = c->cfg;
     ProtobufCMessage *m = vg_batch_writable(b);
     if (!m) {
+        int err = vg_batch_err(b);
         c->stats.refused[b->signal] += b->items;
         vg_batch_unref(b);
-        return VG_ENOMEM;
+        return err;
     }
     int rc = 0;
     c->stats.accepted[b->signal] += b->items;

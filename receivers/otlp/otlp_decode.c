@@ -471,7 +471,11 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
     if (is_item(d)) c->items++;
     while (p < end) {
         uint64_t key;
+        const uint8_t *kp = p;
         if (varint(&p, end, &key)) return chk_fail(c, fr, "malformed field key (truncated protobuf)");
+        /* A key is 32 bits: protobuf-c reads at most 5 bytes (a longer,
+         * zero-padded encoding is legal protobuf but it refuses it). */
+        if (p - kp > 5) return chk_fail(c, fr, "field key encoded in more than 5 bytes");
         uint64_t num = key >> 3;
         int wt = (int)(key & 7);
         if (num == 0 || num > 536870911u) return chk_fail(c, fr, "invalid field number %llu", (unsigned long long)num);
@@ -511,6 +515,7 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
             break;
         case 2:
             if (varint(&p, end, &v)) return chk_fail(c, at, "%smalformed length (truncated protobuf)", what);
+            if (p - data > 5) return chk_fail(c, at, "%slength encoded in more than 5 bytes", what);
             if (v > (uint64_t)(end - p))
                 return chk_fail(c, at, "%slength %llu exceeds the %zu bytes left (truncated protobuf)", what,
                                 (unsigned long long)v, (size_t)(end - p));

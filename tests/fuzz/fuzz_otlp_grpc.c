@@ -56,6 +56,7 @@ static int sink_consume(vg_consumer_t *self, vg_batch_t *b)
     /* touch the batch like a downstream component would; the receiver's check
      * counted the items without unpacking: protobuf-c must agree */
     const ProtobufCMessage *req = vg_batch_req(b);
+    if (!req && vg_batch_err(b) != VG_ENOMEM) abort(); /* the check let in what cannot be decoded */
     if (req && vg_otlp_count_items(b->signal, req) != b->items) abort();
     vg_batch_unref(b);
     int m = s->mode == 3 ? s->calls % 3 : s->mode;

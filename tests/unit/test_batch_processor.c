@@ -211,6 +211,26 @@ static void test_wire_inputs_split_or_mixed(void **state)
     teardown_proc(&fx);
 }
 
+/* Bytes that passed no check (the receiver's check should never let such a
+ * request in): when a split needs them decoded, they are dropped and counted,
+ * and the queue goes on instead of failing for ever. */
+static void test_undecodable_input_dropped(void **state)
+{
+    (void)state;
+    fixture_t fx;
+    setup_proc(&fx, "send_batch_size: 6\nsend_batch_max_size: 3\ntimeout: 10s\n");
+    vg_arena_t *a = vg_arena_new();
+    static const uint8_t junk[] = { 0x0a, 0x05, 0x12, 0x09 }; /* resource_logs of 5 bytes, 2 there */
+    vg_batch_t *bad = vg_batch_wrap_wire(VG_SIG_LOGS, a, junk, sizeof junk, 2, 1 << 20);
+    assert_int_equal(vg_consume(&fx.comp.in, wire_logs(0, 4)), 0);
+    assert_int_equal(vg_consume(&fx.comp.in, bad), 0);
+    fx.comp.f->shutdown(&fx.comp);
+    size_t sizes[] = { 3, 1 };
+    check_sequence(&fx.cap, 0, 4, sizes, 2);
+    assert_int_equal(fx.comp.stats.dropped[VG_SIG_LOGS], 2);
+    teardown_proc(&fx);
+}
+
 static void test_max_size_split(void **state)
 {
     (void)state;
@@ -365,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_max_size_split),
         cmocka_unit_test(test_wire_inputs_stay_wire),
         cmocka_unit_test(test_wire_inputs_split_or_mixed),
+        cmocka_unit_test(test_undecodable_input_dropped),
         cmocka_unit_test(test_timeout_trigger),
         cmocka_unit_test(test_flush_on_shutdown),
         cmocka_unit_test(test_backpressure),

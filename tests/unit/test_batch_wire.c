@@ -225,6 +225,23 @@ static void test_bad_bytes_make_no_batch(void **state)
     free(r.bytes);
 }
 
+/* Bytes that cannot be decoded: NULL with a permanent, remembered error. */
+static void test_undecodable_is_permanent(void **state)
+{
+    (void)state;
+    static const uint8_t junk[] = { 0x0a, 0x05, 0x12, 0x09 };
+    vg_batch_t *b = vg_batch_wrap_wire(VG_SIG_TRACES, vg_arena_new(), junk, sizeof junk, 1, 1 << 20);
+    assert_non_null(b);
+    assert_null(vg_batch_req(b));
+    assert_int_equal(vg_batch_err(b), VG_EPARSE);
+    long before = vg_mem_alloc_count();
+    assert_null(vg_batch_req(b)); /* not tried again */
+    assert_int_equal(vg_mem_alloc_count(), before);
+    assert_null(vg_batch_writable(b));
+    assert_true(vg_batch_has_wire(b));
+    vg_batch_unref(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +250,7 @@ int main(void)
         cmocka_unit_test(test_clone_then_write),
         cmocka_unit_test(test_decode_out_of_memory),
         cmocka_unit_test(test_bad_bytes_make_no_batch),
+        cmocka_unit_test(test_undecodable_is_permanent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

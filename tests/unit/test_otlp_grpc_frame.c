@@ -362,6 +362,29 @@ static void test_pb_bad(void **state)
     assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].name: length 200 exceeds the 3 bytes left "
                              "(truncated protobuf)");
 
+    /* keys and lengths padded past 5 bytes: legal protobuf that protobuf-c
+     * cannot read, so refused up front (found by fuzzing: such a request
+     * used to pass the check and fail later, when decoded) */
+    static const uint8_t long_key[] = { 0x80, 0x80, 0xec, 0x80, 0x84, 0x00, 0x00 };
+    assert_int_equal(otlp_pb_check(TD(), long_key, sizeof long_key, NULL, NULL, err, 256), VG_EPARSE);
+    assert_string_equal(err, "field key encoded in more than 5 bytes");
+    static const uint8_t five_key[] = { 0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00 }; /* field 536870911, varint 0 */
+    assert_int_equal(otlp_pb_check(TD(), five_key, sizeof five_key, NULL, NULL, err, 256), 0);
+    span.n = 0;
+    varint(&span, 5 << 3 | 2);
+    put(&span, "\x83\x80\x80\x80\x80\x00", 6); /* length 3 in 6 bytes */
+    put(&span, "abc", 3);
+    wrap_span(&req, &span);
+    assert_int_equal(check(&req, err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].scope_spans[0].spans[0].name: length encoded in more than 5 bytes");
+    {
+        vg_arena_t *a = vg_arena_new();
+        ProtobufCMessage *m;
+        assert_int_equal(otlp_decode_request(VG_SIG_TRACES, OTLP_ENC_PROTO, five_key, sizeof five_key, a, &m, err,
+                                             256), 0); /* protobuf-c agrees on the 5-byte key */
+        vg_arena_destroy(a);
+    }
+
     /* wrong wire type: name (string) sent as a varint */
     span.n = 0;
     varint(&span, 5 << 3 | 0);
