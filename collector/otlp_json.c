@@ -1,10 +1,11 @@
 /* OTLP/JSON codec, driven by the protobuf-c descriptors of the OTLP messages.
  *
- * Decoding parses the input with jansson and walks the JSON tree next to the
- * message descriptor, allocating every message, array, string and byte string
- * from the caller's arena. Encoding walks the message the same way and writes
- * JSON text straight into one growing buffer (no intermediate JSON tree), which
- * also lets doubles be written in their shortest round-trip form.
+ * Decoding streams: a pull parser (json_lex.c) reads the input once, next to
+ * the message descriptor, and every message, array, string and byte string
+ * goes straight into the caller's arena; no JSON tree is built, so memory is
+ * the decoded message plus O(nesting depth). Encoding walks the message the
+ * same way and writes JSON text straight into one growing buffer, which also
+ * lets doubles be written in their shortest round-trip form.
  *
  * The only OTLP-specific rules beyond the proto3 JSON mapping are: bytes
  * fields named trace_id / span_id / parent_span_id are hex (16 / 8 bytes), and
@@ -12,10 +13,10 @@
 #include "otlp_json.h"
 
 #include "error.h"
+#include "json_lex.h"
 #include "mem.h"
 
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -93,51 +94,149 @@ static int has_flag(const ProtobufCFieldDescriptor *f)
 /* ------------------------------------------------------------------------ */
 /* Decoder                                                                  */
 
+/* What jansson (which this decoder replaced) did with an object, kept
+ * exactly: the object's distinct keys are taken in the order they first
+ * appear, each with the LAST value given for it; a key whose value is null
+ * sets nothing. Distinct keys naming the same field ("traceId", "trace_id")
+ * are separate keys, so the later one wins, and for oneof members the last
+ * one taken wins.
+ *
+ * Streaming, that means one entry per distinct known key of the object being
+ * decoded (on a stack shared by all open objects: O(depth) memory): a value
+ * is decoded into its key's entry, a repeated key decodes its new value over
+ * the entry (the old one is merely wasted arena space), and the entries are
+ * stored into the message in first-appearance order at the object's '}'.
+ *
+ * A value that breaks a rule does not stop decoding at once, because a later
+ * value for the same key would replace it (jansson only kept the last one):
+ * its entry is marked failed, and the object fails at its '}' if one of its
+ * entries is still failed, which then fails the entry holding the object, and
+ * so on. JSON syntax errors, out of memory and the memory cap stop at once.
+ * The reported message is the first failure in document order that was not
+ * replaced; errbuf holds it (d->rec) and the entries on the way up know
+ * whether their failure carries it. When that failure gets replaced while
+ * another one, found later and so unrecorded, stays (only possible with
+ * repeated keys), the message names the other one's key but not the reason. */
+
+#define ANY_KEY_MAX 80 /* longest snake_case key field_for_key can match, plus NUL */
+
+enum { SEM = 1 }; /* a value broke a rule; it was consumed whole */
+enum { ENT_NONE, ENT_OK, ENT_NULL, ENT_FAIL };
+
+/* Storage for one decoded field value: any singular member, or the count and
+ * array of a repeated one. */
+typedef union {
+    uint64_t u64;
+    double dbl;
+    ProtobufCBinaryData bytes;
+    void *ptr;
+    struct {
+        size_t n;
+        void *arr;
+    } rep;
+} fval_t;
+
 typedef struct {
+    uint16_t field;   /* index in desc->fields */
+    uint8_t state;    /* ENT_* */
+    uint8_t carry;    /* a failure whose message is in errbuf */
+    uint32_t spelling; /* bit i: the key had the i-th '_' as a capital */
+    fval_t v;
+} entry_t;
+
+/* One step of the path to the value being decoded: a key or an index. */
+typedef struct seg {
+    const struct seg *up;
+    const char *key; /* NULL for an array index */
+    size_t idx;
+} seg_t;
+
+typedef struct {
+    vg_jlex_t lx;
     vg_arena_t *arena;
+    size_t mem0, max_mem;
     char *err;
     size_t errlen;
-    int depth;           /* AnyValue nesting of the value being decoded */
-    size_t plen;         /* length of path */
-    char path[4096];     /* where we are, e.g. resourceSpans[0].resource; fits
-                          * the deepest AnyValue nesting allowed */
+    int rec;   /* errbuf holds the message of a live failure */
+    int carry; /* set with SEM: this failure carries errbuf's message */
+    int depth; /* AnyValue nesting of the value being decoded */
+    int renders; /* messages formatted so far (bounded: see dec_fail) */
+    const seg_t *path;
+    entry_t *ents;
+    size_t nents, cap;
+    entry_t inline_ents[96];
 } dec_t;
 
-static const char *json_kind(const json_t *v)
+static const char *kind_name(int kind)
 {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL: return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    switch (kind) {
+    case VG_JSON_OBJECT: return "an object";
+    case VG_JSON_ARRAY: return "an array";
+    case VG_JSON_STRING: return "a string";
+    case VG_JSON_NUMBER: return "a number";
+    case VG_JSON_TRUE:
+    case VG_JSON_FALSE: return "a boolean";
+    case VG_JSON_NULL: return "null";
     }
     return "?";
 }
 
+/* Renders the path as the old decoder built it: keys joined by '.', indexes
+ * as [i], clipped at the buffer's size. */
+static size_t path_render(const seg_t *s, char *buf, size_t cap)
+{
+    if (!s) return 0;
+    size_t len = path_render(s->up, buf, cap);
+    size_t room = cap - len;
+    if (room > 1) {
+        int n = s->key ? snprintf(buf + len, room, len ? ".%s" : "%s", s->key) : snprintf(buf + len, room, "[%zu]", s->idx);
+        if (n > 0) len += (size_t)n < room ? (size_t)n : room - 1;
+    }
+    return len;
+}
+
+static void dec_vmessage(dec_t *d, const char *fmt, va_list ap)
+{
+    if (!d->err || !d->errlen) return;
+    char path[4096];
+    path[0] = '\0';
+    size_t plen = path_render(d->path, path, sizeof path);
+    int n = 0;
+    /* A very deep path keeps its tail so the reason still fits. */
+    size_t keep = d->errlen / 2;
+    if (plen > keep && keep > 3) n = snprintf(d->err, d->errlen, "...%s: ", path + plen - (keep - 3));
+    else if (plen) n = snprintf(d->err, d->errlen, "%s: ", path);
+    if (n < 0) n = 0;
+    if ((size_t)n < d->errlen) vsnprintf(d->err + n, d->errlen - (size_t)n, fmt, ap);
+}
+
+/* A value broke a rule (it has been consumed): records the message unless an
+ * earlier failure's is already there. Returns SEM. */
 static int dec_fail(dec_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int dec_fail(dec_t *d, const char *fmt, ...)
 {
-    if (d->err && d->errlen) {
-        int n = 0;
-        /* A very deep path keeps its tail so the reason still fits. */
-        size_t keep = d->errlen / 2;
-        if (d->plen > keep && keep > 3)
-            n = snprintf(d->err, d->errlen, "...%s: ", d->path + d->plen - (keep - 3));
-        else if (d->plen)
-            n = snprintf(d->err, d->errlen, "%s: ", d->path);
-        if (n < 0) n = 0;
-        if ((size_t)n < d->errlen) {
+    d->carry = !d->rec;
+    if (!d->rec) {
+        /* Only replaced values make this run more than once; a body made of
+         * them must not cost a path rendering each. */
+        if (d->renders++ < 1000) {
             va_list ap;
             va_start(ap, fmt);
-            vsnprintf(d->err + n, d->errlen - (size_t)n, fmt, ap);
+            dec_vmessage(d, fmt, ap);
             va_end(ap);
+        } else if (d->err && d->errlen) {
+            snprintf(d->err, d->errlen, "invalid value (reason not kept: too many values replaced by repeated keys)");
         }
+        d->rec = 1;
     }
-    return VG_EPARSE;
+    return SEM;
+}
+
+/* Skips the value at hand, then fails as dec_fail. */
+static int skip_fail(dec_t *d, int kind, const char *what)
+{
+    if (vg_jlex_skip(&d->lx)) return VG_EPARSE;
+    return dec_fail(d, "%s, got %s", what, kind_name(kind));
 }
 
 static int dec_nomem(dec_t *d)
@@ -146,67 +245,74 @@ static int dec_nomem(dec_t *d)
     return VG_ENOMEM;
 }
 
-/* Appends to the path, clipping at its capacity; returns the length to
- * restore with path_pop. */
-static size_t path_push(dec_t *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static size_t path_push(dec_t *d, const char *fmt, ...)
+static int dec_toobig(dec_t *d)
 {
-    size_t old = d->plen;
-    size_t room = sizeof d->path - old;
-    if (room > 1) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(d->path + old, room, fmt, ap);
-        va_end(ap);
-        if (n > 0) d->plen = old + ((size_t)n < room ? (size_t)n : room - 1);
-    }
-    return old;
+    if (d->err && d->errlen)
+        snprintf(d->err, d->errlen, "request needs more than %zu bytes of memory once decoded", d->max_mem);
+    return VG_ETOOBIG;
 }
 
-static void path_pop(dec_t *d, size_t old)
+/* The memory cap, checked after every arena allocation. */
+static inline int over_cap(const dec_t *d) { return vg_arena_bytes(d->arena) - d->mem0 > d->max_mem; }
+
+/* Arena allocation under the cap: 0, VG_ENOMEM or VG_ETOOBIG. */
+static int dec_alloc(dec_t *d, size_t n, void **out)
 {
-    d->plen = old;
-    d->path[old] = '\0';
+    *out = vg_arena_alloc(d->arena, n);
+    if (!*out) return dec_nomem(d);
+    if (over_cap(d)) return dec_toobig(d);
+    return 0;
 }
 
-/* Finds the field for a JSON key: lowerCamelCase or the proto snake_case name. */
-static const ProtobufCFieldDescriptor *field_for_key(const ProtobufCMessageDescriptor *desc, const char *key)
+/* Finds the field for a JSON key: lowerCamelCase or the proto snake_case name
+ * (or any mix of the two). *spelling tells the mixes apart. */
+static const ProtobufCFieldDescriptor *field_for_key(const ProtobufCMessageDescriptor *desc, const char *key,
+                                                     size_t klen, uint32_t *spelling)
 {
-    char snake[80];
+    char snake[ANY_KEY_MAX];
     size_t j = 0;
-    for (const char *p = key; *p; p++) {
-        char c = *p;
+    unsigned under = 0;
+    uint32_t sp = 0;
+    for (size_t i = 0; i < klen; i++) {
+        char c = key[i];
         if (c >= 'A' && c <= 'Z') {
             if (j + 2 >= sizeof snake) return NULL;
+            if (under < 32) sp |= 1u << under;
+            under++;
             snake[j++] = '_';
             snake[j++] = (char)(c - 'A' + 'a');
         } else {
             if (j + 1 >= sizeof snake) return NULL;
+            if (c == '_') under++;
             snake[j++] = c;
         }
     }
     snake[j] = '\0';
+    *spelling = sp;
     return protobuf_c_message_descriptor_get_field_by_name(desc, snake);
 }
 
-/* Strict decimal: optional '-', then digits only. Returns 0 with the
- * magnitude in *mag, -1 if malformed, -2 if beyond 64 bits. */
-static int parse_decimal(const char *s, size_t n, int *neg, uint64_t *mag)
+/* Strict decimal over the decoded string: optional '-', then digits only.
+ * Returns 0 with the magnitude in *mag, -1 if malformed, -2 if beyond 64
+ * bits. */
+static int parse_decimal(const vg_jstr_t *s, int *neg, uint64_t *mag)
 {
-    size_t i = 0;
+    vg_jstr_iter_t it;
+    vg_jstr_iter_init(&it, s);
+    int c = vg_jstr_iter_next(&it);
     *neg = 0;
     *mag = 0;
-    if (i < n && s[i] == '-') {
+    if (c == '-') {
         *neg = 1;
-        i++;
+        c = vg_jstr_iter_next(&it);
     }
-    if (i == n) return -1;
-    for (; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9') return -1;
-        unsigned dgt = (unsigned)(s[i] - '0');
+    if (c < 0) return -1;
+    for (; c >= 0; c = vg_jstr_iter_next(&it)) {
+        if (c < '0' || c > '9') return -1;
+        unsigned dgt = (unsigned)(c - '0');
         if (*mag > (UINT64_MAX - dgt) / 10) {
-            while (++i < n)
-                if (s[i] < '0' || s[i] > '9') return -1;
+            while ((c = vg_jstr_iter_next(&it)) >= 0)
+                if (c < '0' || c > '9') return -1;
             return -2;
         }
         *mag = *mag * 10 + dgt;
@@ -214,101 +320,118 @@ static int parse_decimal(const char *s, size_t n, int *neg, uint64_t *mag)
     return 0;
 }
 
+/* One scalar value, or the kind of a container that has been skipped. */
+typedef struct {
+    int kind;
+    vg_jstr_t s;
+    vg_jnum_t n;
+} jval_t;
+
+/* The first bytes of a string value, for messages and short comparisons. */
+typedef struct {
+    char b[64];
+} excerpt_t;
+
+static const char *excerpt(const jval_t *v, excerpt_t *x)
+{
+    vg_jstr_prefix(&v->s, x->b, sizeof x->b);
+    return x->b;
+}
+
 /* A signed integer in [lo, hi] from a JSON integer, an integral real or a
  * decimal string. */
-static int get_int(dec_t *d, const json_t *v, int64_t lo, int64_t hi, int64_t *out)
+static int get_int(dec_t *d, const jval_t *v, int64_t lo, int64_t hi, int64_t *out)
 {
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (x < lo || x > hi) return dec_fail(d, "integer %lld out of range", (long long)x);
-        *out = (int64_t)x;
+    excerpt_t x;
+    if (v->kind == VG_JSON_NUMBER && v->n.is_int) {
+        long long i = v->n.i;
+        if (i < lo || i > hi) return dec_fail(d, "integer %lld out of range", i);
+        *out = (int64_t)i;
         return 0;
     }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        if (!isfinite(x) || x != trunc(x)) return dec_fail(d, "expected an integer, got %g", x);
-        if (x < (double)lo || x >= -(double)INT64_MIN || (int64_t)x > hi)
-            return dec_fail(d, "integer %g out of range", x);
-        *out = (int64_t)x;
+    if (v->kind == VG_JSON_NUMBER) {
+        double r = v->n.d;
+        if (!isfinite(r) || r != trunc(r)) return dec_fail(d, "expected an integer, got %g", r);
+        if (r < (double)lo || r >= -(double)INT64_MIN || (int64_t)r > hi) return dec_fail(d, "integer %g out of range", r);
+        *out = (int64_t)r;
         return 0;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->kind == VG_JSON_STRING) {
         int neg;
         uint64_t mag;
-        int pr = parse_decimal(s, json_string_length(v), &neg, &mag);
-        if (pr == -2) return dec_fail(d, "integer \"%.40s\" out of range", s);
-        if (pr != 0) return dec_fail(d, "expected a decimal integer string, got \"%.40s\"", s);
-        int64_t x;
-        if (neg && mag > (uint64_t)INT64_MAX + 1) return dec_fail(d, "integer \"%.40s\" out of range", s);
-        if (!neg && mag > (uint64_t)INT64_MAX) return dec_fail(d, "integer \"%.40s\" out of range", s);
-        if (neg) x = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
-        else x = (int64_t)mag;
-        if (x < lo || x > hi) return dec_fail(d, "integer \"%.40s\" out of range", s);
-        *out = x;
+        int pr = parse_decimal(&v->s, &neg, &mag);
+        if (pr == -2) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
+        if (pr != 0) return dec_fail(d, "expected a decimal integer string, got \"%.40s\"", excerpt(v, &x));
+        int64_t r;
+        if (neg && mag > (uint64_t)INT64_MAX + 1) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
+        if (!neg && mag > (uint64_t)INT64_MAX) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
+        if (neg) r = mag == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)mag;
+        else r = (int64_t)mag;
+        if (r < lo || r > hi) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
+        *out = r;
         return 0;
     }
-    return dec_fail(d, "expected an integer (number or decimal string), got %s", json_kind(v));
+    return dec_fail(d, "expected an integer (number or decimal string), got %s", kind_name(v->kind));
 }
 
 /* An unsigned integer in [0, hi], same forms as get_int. */
-static int get_uint(dec_t *d, const json_t *v, uint64_t hi, uint64_t *out)
+static int get_uint(dec_t *d, const jval_t *v, uint64_t hi, uint64_t *out)
 {
-    if (json_is_integer(v)) {
-        json_int_t x = json_integer_value(v);
-        if (x < 0 || (uint64_t)x > hi) return dec_fail(d, "integer %lld out of range", (long long)x);
-        *out = (uint64_t)x;
+    excerpt_t x;
+    if (v->kind == VG_JSON_NUMBER && v->n.is_int) {
+        long long i = v->n.i;
+        if (i < 0 || (uint64_t)i > hi) return dec_fail(d, "integer %lld out of range", i);
+        *out = (uint64_t)i;
         return 0;
     }
-    if (json_is_real(v)) {
-        double x = json_real_value(v);
-        if (!isfinite(x) || x != trunc(x)) return dec_fail(d, "expected an integer, got %g", x);
-        if (x < 0 || x >= 18446744073709551616.0 || (uint64_t)x > hi)
-            return dec_fail(d, "integer %g out of range", x);
-        *out = (uint64_t)x;
+    if (v->kind == VG_JSON_NUMBER) {
+        double r = v->n.d;
+        if (!isfinite(r) || r != trunc(r)) return dec_fail(d, "expected an integer, got %g", r);
+        if (r < 0 || r >= 18446744073709551616.0 || (uint64_t)r > hi) return dec_fail(d, "integer %g out of range", r);
+        *out = (uint64_t)r;
         return 0;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
+    if (v->kind == VG_JSON_STRING) {
         int neg;
         uint64_t mag;
-        int pr = parse_decimal(s, json_string_length(v), &neg, &mag);
-        if (pr == -2) return dec_fail(d, "integer \"%.40s\" out of range", s);
-        if (pr != 0) return dec_fail(d, "expected a decimal integer string, got \"%.40s\"", s);
-        if ((neg && mag) || mag > hi) return dec_fail(d, "integer \"%.40s\" out of range", s);
+        int pr = parse_decimal(&v->s, &neg, &mag);
+        if (pr == -2) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
+        if (pr != 0) return dec_fail(d, "expected a decimal integer string, got \"%.40s\"", excerpt(v, &x));
+        if ((neg && mag) || mag > hi) return dec_fail(d, "integer \"%.40s\" out of range", excerpt(v, &x));
         *out = mag;
         return 0;
     }
-    return dec_fail(d, "expected an integer (number or decimal string), got %s", json_kind(v));
+    return dec_fail(d, "expected an integer (number or decimal string), got %s", kind_name(v->kind));
 }
 
-static int get_double(dec_t *d, const json_t *v, double *out)
+static int get_double(dec_t *d, const jval_t *v, double *out)
 {
-    if (json_is_number(v)) {
-        *out = json_number_value(v);
+    if (v->kind == VG_JSON_NUMBER) {
+        *out = v->n.is_int ? (double)v->n.i : v->n.d;
         return 0;
     }
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        size_t n = json_string_length(v);
-        if (strcmp(s, "NaN") == 0) *out = NAN;
-        else if (strcmp(s, "Infinity") == 0) *out = INFINITY;
-        else if (strcmp(s, "-Infinity") == 0) *out = -INFINITY;
+    if (v->kind == VG_JSON_STRING) {
+        excerpt_t x;
+        const char *s = excerpt(v, &x);
+        size_t n = v->s.len;
+        if (n == 3 && strcmp(s, "NaN") == 0) *out = NAN;
+        else if (n == 8 && strcmp(s, "Infinity") == 0) *out = INFINITY;
+        else if (n == 9 && strcmp(s, "-Infinity") == 0) *out = -INFINITY;
         else {
             /* proto3 JSON allows a number in a string; only plain decimal forms. */
             char *end = NULL;
             int plain = n > 0 && n < 64 && strspn(s, "0123456789+-.eE") == n;
-            double x = plain ? strtod(s, &end) : 0;
-            if (!plain || end != s + n || !isfinite(x))
+            double r = plain ? strtod(s, &end) : 0;
+            if (!plain || end != s + n || !isfinite(r))
                 return dec_fail(d, "expected a number or \"NaN\", \"Infinity\", \"-Infinity\", got \"%.40s\"", s);
-            *out = x;
+            *out = r;
         }
         return 0;
     }
-    return dec_fail(d, "expected a number, got %s", json_kind(v));
+    return dec_fail(d, "expected a number, got %s", kind_name(v->kind));
 }
 
-static int hexval(unsigned char c)
+static int hexval(int c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -316,30 +439,34 @@ static int hexval(unsigned char c)
     return -1;
 }
 
-static int get_hex_id(dec_t *d, const json_t *v, size_t want, ProtobufCBinaryData *bd)
+static int get_hex_id(dec_t *d, const jval_t *v, size_t want, ProtobufCBinaryData *bd)
 {
-    if (!json_is_string(v)) return dec_fail(d, "expected a hex string, got %s", json_kind(v));
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
+    if (v->kind != VG_JSON_STRING) return dec_fail(d, "expected a hex string, got %s", kind_name(v->kind));
+    size_t n = v->s.len;
     bd->len = 0;
     bd->data = NULL;
     if (n == 0) return 0;
     if (n != want * 2) return dec_fail(d, "expected %zu hex characters (got %zu)", want * 2, n);
-    uint8_t *p = vg_arena_alloc(d->arena, want);
-    if (!p) return dec_nomem(d);
+    excerpt_t x; /* want is at most 16: the whole string fits */
+    const char *s = excerpt(v, &x);
+    uint8_t tmp[32];
     for (size_t i = 0; i < want; i++) {
         int hi = hexval((unsigned char)s[2 * i]), lo = hexval((unsigned char)s[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return dec_fail(d, "expected %zu hex characters (non-hex character at offset %zu)", want * 2,
                             hi < 0 ? 2 * i : 2 * i + 1);
-        p[i] = (uint8_t)(hi << 4 | lo);
+        tmp[i] = (uint8_t)(hi << 4 | lo);
     }
+    void *p;
+    int rc = dec_alloc(d, want, &p);
+    if (rc) return rc;
+    memcpy(p, tmp, want);
     bd->data = p;
     bd->len = want;
     return 0;
 }
 
-static int b64val(unsigned char c)
+static int b64val(int c)
 {
     if (c >= 'A' && c <= 'Z') return c - 'A';
     if (c >= 'a' && c <= 'z') return c - 'a' + 26;
@@ -350,24 +477,43 @@ static int b64val(unsigned char c)
 }
 
 /* Base64, standard or URL-safe alphabet, padding optional. */
-static int get_base64(dec_t *d, const json_t *v, ProtobufCBinaryData *bd)
+static int get_base64(dec_t *d, const jval_t *v, ProtobufCBinaryData *bd)
 {
-    if (!json_is_string(v)) return dec_fail(d, "expected a base64 string, got %s", json_kind(v));
-    const unsigned char *s = (const unsigned char *)json_string_value(v);
-    size_t n = json_string_length(v);
+    if (v->kind != VG_JSON_STRING) return dec_fail(d, "expected a base64 string, got %s", kind_name(v->kind));
+    size_t n = v->s.len;
     bd->len = 0;
     bd->data = NULL;
-    if (n % 4 == 0 && n >= 1 && s[n - 1] == '=') n--;
-    if (n % 4 == 3 && n >= 1 && s[n - 1] == '=') n--;
+    /* the last two decoded characters, for the padding */
+    int last = -1, prev = -1;
+    if (!v->s.escaped) {
+        if (n >= 1) last = (unsigned char)v->s.raw[n - 1];
+        if (n >= 2) prev = (unsigned char)v->s.raw[n - 2];
+    } else {
+        vg_jstr_iter_t it;
+        vg_jstr_iter_init(&it, &v->s);
+        for (int c; (c = vg_jstr_iter_next(&it)) >= 0;) {
+            prev = last;
+            last = c;
+        }
+    }
+    if (n % 4 == 0 && n >= 1 && last == '=') {
+        n--;
+        last = prev;
+    }
+    if (n % 4 == 3 && n >= 1 && last == '=') n--;
     if (n % 4 == 1) return dec_fail(d, "invalid base64 (bad length)");
     if (n == 0) return 0;
     size_t outn = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    uint8_t *p = vg_arena_alloc(d->arena, outn);
-    if (!p) return dec_nomem(d);
+    uint8_t *p;
+    int rc = dec_alloc(d, outn, (void **)&p);
+    if (rc) return rc;
     size_t o = 0;
     uint32_t acc = 0;
+    vg_jstr_iter_t it;
+    vg_jstr_iter_init(&it, &v->s);
+    const unsigned char *raw = (const unsigned char *)v->s.raw;
     for (size_t i = 0; i < n; i++) {
-        int x = b64val(s[i]);
+        int x = b64val(v->s.escaped ? vg_jstr_iter_next(&it) : raw[i]);
         if (x < 0) return dec_fail(d, "invalid base64 (bad character at offset %zu)", i);
         acc = acc << 6 | (uint32_t)x;
         if (i % 4 == 3) {
@@ -387,162 +533,335 @@ static int get_base64(dec_t *d, const json_t *v, ProtobufCBinaryData *bd)
     return 0;
 }
 
-static int get_enum(dec_t *d, const ProtobufCFieldDescriptor *f, const json_t *v, int *out)
+static int get_enum(dec_t *d, const ProtobufCFieldDescriptor *f, const jval_t *v, int *out)
 {
     const ProtobufCEnumDescriptor *ed = f->descriptor;
-    if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, s);
+    if (v->kind == VG_JSON_STRING) {
+        excerpt_t x;
+        const char *s = excerpt(v, &x);
+        const ProtobufCEnumValue *ev =
+            v->s.len < sizeof x.b ? protobuf_c_enum_descriptor_get_value_by_name(ed, s) : NULL;
         if (ev) {
             *out = ev->value;
             return 0;
         }
         if (!((s[0] >= '0' && s[0] <= '9') || s[0] == '-'))
             return dec_fail(d, "unknown %s value \"%.60s\"", ed->short_name, s);
-    } else if (!json_is_number(v)) {
-        return dec_fail(d, "expected an enum value (integer or name), got %s", json_kind(v));
+    } else if (v->kind != VG_JSON_NUMBER) {
+        return dec_fail(d, "expected an enum value (integer or name), got %s", kind_name(v->kind));
     }
-    int64_t x;
-    int rc = get_int(d, v, INT32_MIN, INT32_MAX, &x);
+    int64_t r;
+    int rc = get_int(d, v, INT32_MIN, INT32_MAX, &r);
     if (rc) return rc;
-    *out = (int)x; /* proto3 enums are open: unknown numbers are kept */
+    *out = (int)r; /* proto3 enums are open: unknown numbers are kept */
     return 0;
 }
 
-static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *desc, const json_t *obj,
-                       ProtobufCMessage **out);
+/* Reads the next value as a scalar; a container is skipped and only its kind
+ * kept (every scalar rule then refuses it). */
+static int read_scalar(dec_t *d, jval_t *v)
+{
+    vg_jlex_t *lx = &d->lx;
+    v->kind = vg_jlex_peek(lx);
+    int r;
+    switch (v->kind) {
+    case VG_JSON_OBJECT:
+    case VG_JSON_ARRAY: r = vg_jlex_skip(lx); break;
+    case VG_JSON_STRING: r = vg_jlex_string(lx, &v->s); break;
+    case VG_JSON_NUMBER: r = vg_jlex_number(lx, &v->n); break;
+    case VG_JSON_TRUE:
+    case VG_JSON_FALSE:
+    case VG_JSON_NULL: r = vg_jlex_literal(lx); break;
+    default: r = -1;
+    }
+    return r ? VG_EPARSE : 0;
+}
+
+static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out);
 
 /* Decodes one value (a singular field or one element of a repeated one) into
- * the memory at dst. */
-static int dec_value(dec_t *d, const ProtobufCFieldDescriptor *f, const json_t *v, void *dst)
+ * dst. Returns 0, SEM, or a negative error. */
+static int dec_value(dec_t *d, const ProtobufCFieldDescriptor *f, void *dst)
 {
-    int rc = 0;
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+        ProtobufCMessage *sub = NULL;
+        int rc = dec_message(d, f->descriptor, &sub);
+        if (rc == 0) *(ProtobufCMessage **)dst = sub;
+        return rc;
+    }
+    jval_t v;
+    int rc = read_scalar(d, &v);
+    if (rc) return rc;
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32: {
         int64_t x = 0;
-        if ((rc = get_int(d, v, INT32_MIN, INT32_MAX, &x)) == 0) *(int32_t *)dst = (int32_t)x;
+        if ((rc = get_int(d, &v, INT32_MIN, INT32_MAX, &x)) == 0) *(int32_t *)dst = (int32_t)x;
         return rc;
     }
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32: {
         uint64_t x = 0;
-        if ((rc = get_uint(d, v, UINT32_MAX, &x)) == 0) *(uint32_t *)dst = (uint32_t)x;
+        if ((rc = get_uint(d, &v, UINT32_MAX, &x)) == 0) *(uint32_t *)dst = (uint32_t)x;
         return rc;
     }
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64: {
         int64_t x = 0;
-        if ((rc = get_int(d, v, INT64_MIN, INT64_MAX, &x)) == 0) *(int64_t *)dst = x;
+        if ((rc = get_int(d, &v, INT64_MIN, INT64_MAX, &x)) == 0) *(int64_t *)dst = x;
         return rc;
     }
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64: {
         uint64_t x = 0;
-        if ((rc = get_uint(d, v, UINT64_MAX, &x)) == 0) *(uint64_t *)dst = x;
+        if ((rc = get_uint(d, &v, UINT64_MAX, &x)) == 0) *(uint64_t *)dst = x;
         return rc;
     }
     case PROTOBUF_C_TYPE_FLOAT: {
         double x = 0;
-        if ((rc = get_double(d, v, &x)) != 0) return rc;
+        if ((rc = get_double(d, &v, &x)) != 0) return rc;
         if (isfinite(x) && fabs(x) > 3.4028234663852886e38) return dec_fail(d, "%g out of range for a float", x);
         *(float *)dst = (float)x;
         return 0;
     }
     case PROTOBUF_C_TYPE_DOUBLE: {
         double x = 0;
-        if ((rc = get_double(d, v, &x)) == 0) *(double *)dst = x;
+        if ((rc = get_double(d, &v, &x)) == 0) *(double *)dst = x;
         return rc;
     }
     case PROTOBUF_C_TYPE_BOOL:
-        if (!json_is_boolean(v)) return dec_fail(d, "expected true or false, got %s", json_kind(v));
-        *(protobuf_c_boolean *)dst = json_is_true(v);
+        if (v.kind != VG_JSON_TRUE && v.kind != VG_JSON_FALSE)
+            return dec_fail(d, "expected true or false, got %s", kind_name(v.kind));
+        *(protobuf_c_boolean *)dst = v.kind == VG_JSON_TRUE;
         return 0;
     case PROTOBUF_C_TYPE_ENUM: {
         int x = 0;
-        if ((rc = get_enum(d, f, v, &x)) == 0) *(int *)dst = x;
+        if ((rc = get_enum(d, f, &v, &x)) == 0) *(int *)dst = x;
         return rc;
     }
     case PROTOBUF_C_TYPE_STRING: {
-        if (!json_is_string(v)) return dec_fail(d, "expected a string, got %s", json_kind(v));
-        /* jansson has checked UTF-8 and refused NUL (\u0000) while parsing. */
-        char *s = vg_arena_strndup(d->arena, json_string_value(v), json_string_length(v));
-        if (!s) return dec_nomem(d);
+        if (v.kind != VG_JSON_STRING) return dec_fail(d, "expected a string, got %s", kind_name(v.kind));
+        /* the lexer has checked UTF-8 and refused NUL (\u0000) */
+        char *s;
+        if ((rc = dec_alloc(d, v.s.len + 1, (void **)&s)) != 0) return rc;
+        vg_jstr_copy(&v.s, s);
+        s[v.s.len] = '\0';
         *(char **)dst = s;
         return 0;
     }
     case PROTOBUF_C_TYPE_BYTES: {
         size_t idn = id_bytes(f);
-        return idn ? get_hex_id(d, v, idn, dst) : get_base64(d, v, dst);
+        return idn ? get_hex_id(d, &v, idn, dst) : get_base64(d, &v, dst);
     }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        ProtobufCMessage *sub = NULL;
-        if ((rc = dec_message(d, f->descriptor, v, &sub)) == 0) *(ProtobufCMessage **)dst = sub;
-        return rc;
-    }
+    case PROTOBUF_C_TYPE_MESSAGE: break;
     }
     return dec_fail(d, "unsupported field type");
 }
 
-static int dec_field(dec_t *d, const ProtobufCFieldDescriptor *f, const json_t *v, ProtobufCMessage *m)
+/* A repeated field: the array grows in the arena by doubling, so the copies
+ * left behind add up to less than the final array. */
+static int dec_array(dec_t *d, const ProtobufCFieldDescriptor *f, fval_t *out)
 {
-    char *base = (char *)m;
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-        if (!json_is_array(v)) return dec_fail(d, "expected an array, got %s", json_kind(v));
-        size_t n = json_array_size(v), es = elem_size(f->type);
-        char *arr = NULL;
-        if (n) {
-            if (n > SIZE_MAX / es) return dec_nomem(d);
-            arr = vg_arena_alloc(d->arena, n * es);
-            if (!arr) return dec_nomem(d);
+    vg_jlex_t *lx = &d->lx;
+    int kind = vg_jlex_peek(lx);
+    if (kind < 0) return VG_EPARSE;
+    if (kind != VG_JSON_ARRAY) return skip_fail(d, kind, "expected an array");
+    vg_jlex_enter(lx);
+    size_t es = elem_size(f->type), n = 0, cap = 0;
+    void *arr = NULL;
+    seg_t seg = {d->path, NULL, 0};
+    int first = 1, r;
+    while ((r = vg_jlex_element(lx, &first)) == 1) {
+        if (n == cap) {
+            if (vg_arena_grow(d->arena, &arr, &cap, n + 1, es)) return dec_nomem(d);
+            if (over_cap(d)) return dec_toobig(d);
         }
-        for (size_t i = 0; i < n; i++) {
-            size_t old = path_push(d, "[%zu]", i);
-            int rc = dec_value(d, f, json_array_get(v, i), arr + i * es);
-            if (rc) return rc;
-            path_pop(d, old);
+        seg.idx = n;
+        d->path = &seg;
+        int rc = dec_value(d, f, (char *)arr + n * es);
+        d->path = seg.up;
+        if (rc < 0) return rc;
+        if (rc == SEM) {
+            /* the field has failed whatever follows: the rest is only checked */
+            int carry = d->carry;
+            if (vg_jlex_skip_rest(lx, 0)) return VG_EPARSE;
+            d->carry = carry;
+            return SEM;
         }
-        *(size_t *)(base + f->quantifier_offset) = n;
-        *(void **)(base + f->offset) = arr;
-        return 0;
+        n++;
     }
-    int rc = dec_value(d, f, v, base + f->offset);
-    if (rc) return rc;
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) *(uint32_t *)(base + f->quantifier_offset) = f->id;
-    else if (has_flag(f)) *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+    if (r < 0) return VG_EPARSE;
+    out->rep.n = n;
+    out->rep.arr = n ? arr : NULL;
     return 0;
 }
 
-static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *desc, const json_t *obj,
-                       ProtobufCMessage **out)
+/* Stores a decoded entry into the message, as the old decoder did field by
+ * field. */
+static void entry_store(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const fval_t *v)
 {
-    if (!json_is_object(obj)) return dec_fail(d, "expected an object, got %s", json_kind(obj));
-    int any = desc == ANYVALUE_DESC;
-    if (any && d->depth >= VG_OTLP_JSON_MAX_DEPTH)
-        return dec_fail(d, "AnyValue nested deeper than %d levels", VG_OTLP_JSON_MAX_DEPTH);
-    ProtobufCMessage *m = vg_arena_alloc(d->arena, desc->sizeof_message);
-    if (!m) return dec_nomem(d);
-    desc->message_init(m);
-    d->depth += any;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v) {
-        const ProtobufCFieldDescriptor *f = field_for_key(desc, key);
-        if (!f || json_is_null(v)) continue; /* unknown keys are ignored; null means unset */
-        size_t old = d->plen ? path_push(d, ".%s", key) : path_push(d, "%s", key);
-        int rc = dec_field(d, f, v, m);
-        if (rc) return rc;
-        path_pop(d, old);
+    char *base = (char *)m;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+        *(size_t *)(base + f->quantifier_offset) = v->rep.n;
+        *(void **)(base + f->offset) = v->rep.arr;
+        return;
     }
+    memcpy(base + f->offset, v, elem_size(f->type));
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) *(uint32_t *)(base + f->quantifier_offset) = f->id;
+    else if (has_flag(f)) *(protobuf_c_boolean *)(base + f->quantifier_offset) = 1;
+}
+
+/* A new entry on the shared stack; its index in *idx. */
+static int entry_push(dec_t *d, size_t *idx)
+{
+    if (d->nents == d->cap) {
+        size_t ncap = d->cap * 2;
+        entry_t *ne;
+        if (d->ents == d->inline_ents) {
+            ne = vg_malloc(ncap * sizeof *ne);
+            if (ne) memcpy(ne, d->ents, d->nents * sizeof *ne);
+        } else {
+            ne = vg_realloc(d->ents, ncap * sizeof *ne);
+        }
+        if (!ne) return dec_nomem(d);
+        d->ents = ne;
+        d->cap = ncap;
+    }
+    *idx = d->nents++;
+    return 0;
+}
+
+/* The key of an entry as it was written, for messages. */
+static void entry_key(const ProtobufCFieldDescriptor *f, uint32_t spelling, char *buf, size_t cap)
+{
+    size_t o = 0;
+    unsigned under = 0;
+    for (const char *p = f->name; *p && o + 1 < cap; p++) {
+        if (*p == '_' && p[1] >= 'a' && p[1] <= 'z' && under < 32 && (spelling >> under & 1)) {
+            under++;
+            buf[o++] = (char)(*++p - 'a' + 'A');
+            continue;
+        }
+        if (*p == '_') under++;
+        buf[o++] = *p;
+    }
+    buf[o] = '\0';
+}
+
+static int dec_message(dec_t *d, const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out)
+{
+    vg_jlex_t *lx = &d->lx;
+    int kind = vg_jlex_peek(lx);
+    if (kind < 0) return VG_EPARSE;
+    if (kind != VG_JSON_OBJECT) return skip_fail(d, kind, "expected an object");
+    int any = desc == ANYVALUE_DESC;
+    if (any && d->depth >= VG_OTLP_JSON_MAX_DEPTH) {
+        if (vg_jlex_skip(lx)) return VG_EPARSE;
+        return dec_fail(d, "AnyValue nested deeper than %d levels", VG_OTLP_JSON_MAX_DEPTH);
+    }
+    ProtobufCMessage *m;
+    int rc = dec_alloc(d, desc->sizeof_message, (void **)&m);
+    if (rc) return rc;
+    desc->message_init(m);
+    vg_jlex_enter(lx);
+    d->depth += any;
+
+    size_t base = d->nents;
+    uint64_t seen = 0; /* fields with an entry (bit 63: fields 63 and up) */
+    int first = 1, r;
+    vg_jstr_t key;
+    while ((r = vg_jlex_member(lx, &first, &key)) == 1) {
+        /* Known keys are short; longer ones cannot name a field. */
+        char kbuf[ANY_KEY_MAX];
+        const ProtobufCFieldDescriptor *f = NULL;
+        uint32_t spelling = 0;
+        if (key.len < sizeof kbuf) {
+            vg_jstr_copy(&key, kbuf);
+            kbuf[key.len] = '\0';
+            f = field_for_key(desc, kbuf, key.len, &spelling);
+        }
+        if (!f) { /* unknown keys are ignored */
+            if (vg_jlex_skip(lx)) return VG_EPARSE;
+            continue;
+        }
+        size_t fi = (size_t)(f - desc->fields), idx = SIZE_MAX;
+        uint64_t bit = fi < 63 ? 1ull << fi : 1ull << 63;
+        if (seen & bit) {
+            for (size_t i = base; i < d->nents; i++)
+                if (d->ents[i].field == fi && d->ents[i].spelling == spelling) {
+                    idx = i;
+                    break;
+                }
+        }
+        if (idx == SIZE_MAX) {
+            if ((rc = entry_push(d, &idx)) != 0) return rc;
+            d->ents[idx].field = (uint16_t)fi;
+            d->ents[idx].spelling = spelling;
+            d->ents[idx].state = ENT_NONE;
+            d->ents[idx].carry = 0;
+            seen |= bit;
+        } else if (d->ents[idx].state == ENT_FAIL && d->ents[idx].carry) {
+            /* the failure whose message we kept is replaced */
+            d->rec = 0;
+            if (d->err && d->errlen) d->err[0] = '\0';
+        }
+        kind = vg_jlex_peek(lx);
+        if (kind < 0) return VG_EPARSE;
+        if (kind == VG_JSON_NULL) { /* null means "not set" */
+            if (vg_jlex_literal(lx)) return VG_EPARSE;
+            d->ents[idx].state = ENT_NULL;
+            continue;
+        }
+        seg_t seg = {d->path, kbuf, 0};
+        d->path = &seg;
+        fval_t v;
+        memset(&v, 0, sizeof v);
+        rc = f->label == PROTOBUF_C_LABEL_REPEATED ? dec_array(d, f, &v) : dec_value(d, f, &v);
+        d->path = seg.up;
+        if (rc < 0) return rc;
+        entry_t *e = &d->ents[idx];
+        e->state = rc ? ENT_FAIL : ENT_OK;
+        e->carry = rc ? (uint8_t)d->carry : 0;
+        e->v = v;
+    }
+    if (r < 0) return VG_EPARSE;
     d->depth -= any;
+
+    int failed = 0, carry = 0;
+    size_t first_fail = 0;
+    for (size_t i = base; i < d->nents; i++) {
+        if (d->ents[i].state != ENT_FAIL) continue;
+        if (!failed) first_fail = i;
+        failed = 1;
+        carry |= d->ents[i].carry;
+    }
+    if (failed) {
+        if (!d->rec) {
+            /* the message found first was replaced; name the key left */
+            const entry_t *e = &d->ents[first_fail];
+            char kbuf[ANY_KEY_MAX];
+            entry_key(&desc->fields[e->field], e->spelling, kbuf, sizeof kbuf);
+            seg_t seg = {d->path, kbuf, 0};
+            d->path = &seg;
+            dec_fail(d, "invalid value");
+            d->path = seg.up;
+            carry = 1;
+        }
+        d->nents = base;
+        d->carry = carry;
+        return SEM;
+    }
+    for (size_t i = base; i < d->nents; i++)
+        if (d->ents[i].state == ENT_OK) entry_store(m, &desc->fields[d->ents[i].field], &d->ents[i].v);
+    d->nents = base;
     *out = m;
     return 0;
 }
 
 static int decode_as(const ProtobufCMessageDescriptor *desc, const char *json, size_t len, vg_arena_t *arena,
-                     ProtobufCMessage **out, char *errbuf, size_t errlen)
+                     size_t max_mem, ProtobufCMessage **out, char *errbuf, size_t errlen)
 {
     if (out) *out = NULL;
     if (errbuf && errlen) errbuf[0] = '\0';
@@ -550,29 +869,68 @@ static int decode_as(const ProtobufCMessageDescriptor *desc, const char *json, s
         if (errbuf && errlen) snprintf(errbuf, errlen, "invalid argument");
         return VG_EINVAL;
     }
-    dec_t d = {.arena = arena, .err = errbuf, .errlen = errlen};
-    json_error_t je;
-    json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &je);
-    if (!root) return dec_fail(&d, "invalid JSON at line %d, column %d: %s", je.line, je.column, je.text);
+    dec_t *d = &(dec_t){.arena = arena, .err = errbuf, .errlen = errlen, .max_mem = max_mem};
+    d->mem0 = vg_arena_bytes(arena);
+    d->ents = d->inline_ents;
+    d->cap = sizeof d->inline_ents / sizeof d->inline_ents[0];
+    vg_jlex_init(&d->lx, json, len);
+
     ProtobufCMessage *m = NULL;
-    int rc;
-    if (!json_is_object(root)) rc = dec_fail(&d, "expected a JSON object at the top level, got %s", json_kind(root));
-    else rc = dec_message(&d, desc, root, &m);
-    json_decref(root);
-    if (rc == 0) *out = m;
-    return rc;
+    int rc, kind = vg_jlex_peek(&d->lx);
+    if (kind < 0) {
+        rc = VG_EPARSE;
+    } else if (kind != VG_JSON_OBJECT) {
+        rc = vg_jlex_skip(&d->lx) ? VG_EPARSE : 0;
+        if (rc == 0 && vg_jlex_finish(&d->lx)) rc = VG_EPARSE;
+        if (rc == 0) {
+            d->rec = 0;
+            dec_fail(d, "expected a JSON object at the top level, got %s", kind_name(kind));
+            rc = SEM;
+        }
+    } else {
+        rc = dec_message(d, desc, &m);
+        if (rc >= 0 && vg_jlex_finish(&d->lx)) rc = VG_EPARSE;
+    }
+    if (d->ents != d->inline_ents) vg_free(d->ents);
+
+    if (rc == VG_EPARSE) { /* JSON syntax: wins over everything, as jansson parsed first */
+        if (errbuf && errlen) {
+            char where[160];
+            vg_jlex_error(&d->lx, where, sizeof where);
+            snprintf(errbuf, errlen, "invalid JSON at %s", where);
+        }
+        return VG_EPARSE;
+    }
+    if (rc == SEM) return VG_EPARSE;
+    if (rc) return rc;
+    if (errbuf && errlen) errbuf[0] = '\0'; /* messages of replaced failures */
+    *out = m;
+    return 0;
+}
+
+/* The default cap: VG_OTLP_JSON_DECODE_AMPLIFICATION * len + slack. */
+static size_t default_cap(size_t len)
+{
+    if (len > (SIZE_MAX - VG_OTLP_JSON_DECODE_SLACK) / VG_OTLP_JSON_DECODE_AMPLIFICATION) return SIZE_MAX;
+    return len * VG_OTLP_JSON_DECODE_AMPLIFICATION + VG_OTLP_JSON_DECODE_SLACK;
+}
+
+int vg_otlp_json_decode_capped(vg_signal_t sig, const char *json, size_t len, vg_arena_t *arena, size_t max_mem,
+                               ProtobufCMessage **out, char *errbuf, size_t errlen)
+{
+    return decode_as(vg_otlp_request_descriptor(sig), json, len, arena, max_mem, out, errbuf, errlen);
 }
 
 int vg_otlp_json_decode(vg_signal_t sig, const char *json, size_t len, vg_arena_t *arena, ProtobufCMessage **out,
                         char *errbuf, size_t errlen)
 {
-    return decode_as(vg_otlp_request_descriptor(sig), json, len, arena, out, errbuf, errlen);
+    return decode_as(vg_otlp_request_descriptor(sig), json, len, arena, default_cap(len), out, errbuf, errlen);
 }
 
 int vg_otlp_json_decode_response(vg_signal_t sig, const char *json, size_t len, vg_arena_t *arena,
                                  ProtobufCMessage **out, char *errbuf, size_t errlen)
 {
-    return decode_as(vg_otlp_response_descriptor(sig), json, len, arena, out, errbuf, errlen);
+    return decode_as(vg_otlp_response_descriptor(sig), json, len, arena, default_cap(len), out, errbuf, errlen);
 }
 
 /* ------------------------------------------------------------------------ */

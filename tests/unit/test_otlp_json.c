@@ -522,7 +522,9 @@ static void test_lenient_input(void **state)
 
 /* ---- errors -------------------------------------------------------------- */
 
-#define SPAN(x) "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{" x "}]}]}]}"
+#define SP_OPEN "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{"
+#define SP_CLOSE "}]}]}]}"
+#define SPAN(x) SP_OPEN x SP_CLOSE
 #define LOG(x) "{\"resourceLogs\":[{\"scopeLogs\":[{\"logRecords\":[{" x "}]}]}]}"
 #define ATTR(x) SPAN("\"attributes\":[{\"key\":\"k\",\"value\":" x "}]")
 #define METRIC(x) "{\"resourceMetrics\":[{\"scopeMetrics\":[{\"metrics\":[{" x "}]}]}]}"
@@ -589,7 +591,7 @@ static void test_error_numbers(void **state)
     expect_error(VG_SIG_TRACES, ATTR("{\"doubleValue\":\"nan\"}"), VG_EPARSE, "expected a number or \"NaN\"");
     expect_error(VG_SIG_TRACES, ATTR("{\"doubleValue\":\"1e999\"}"), VG_EPARSE, "expected a number or \"NaN\"");
     expect_error(VG_SIG_TRACES, ATTR("{\"doubleValue\":{}}"), VG_EPARSE, "doubleValue: expected a number, got an object");
-    /* jansson refuses integers beyond 64 bits itself */
+    /* the JSON reader refuses integers beyond 64 bits itself (as jansson did) */
     expect_error(VG_SIG_TRACES, SPAN("\"startTimeUnixNano\":18446744073709551616"), VG_EPARSE, "invalid JSON");
 }
 
@@ -686,7 +688,7 @@ static void test_error_depth(void **state)
     vg_arena_destroy(a);
     free(deep);
 
-    /* far deeper than jansson allows: still a clean error */
+    /* far deeper than JSON nesting may go (2048): still a clean error */
     char *huge = nested_body(5000);
     expect_error(VG_SIG_LOGS, huge, VG_EPARSE, "invalid JSON");
     free(huge);
@@ -773,7 +775,7 @@ static void test_encode_strings_and_doubles(void **state)
     assert_non_null(strstr(out, "\"doubleValue\":-0.0}"));
     assert_non_null(strstr(out, "\"doubleValue\":100}"));
     assert_non_null(strstr(out, "\"doubleValue\":0.3333333333333333}"));
-    /* jansson accepts the output, and decoding it gives the same doubles back */
+    /* decoding the output gives the same doubles back */
     vg_arena_t *a = vg_arena_new();
     trace_req_t *r = (trace_req_t *)decode_ok(VG_SIG_TRACES, out, a);
     for (int i = 0; i < N; i++) {
@@ -945,6 +947,296 @@ static void alloc_failures(vg_signal_t sig, const char *json)
     vg_arena_destroy(a);
 }
 
+/* ---- streaming decoder: memory cap, nesting, escapes, repeated keys ---- */
+
+/* {"resourceSpans":[{"scopeSpans":[{"spans":[{},{},...]}]}]} with n spans */
+static char *empty_spans(size_t n)
+{
+    static const char head[] = "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[", tail[] = "]}]}]}";
+    char *s = malloc(sizeof head + 3 * n + sizeof tail), *p = s;
+    memcpy(p, head, sizeof head - 1);
+    p += sizeof head - 1;
+    for (size_t i = 0; i < n; i++) {
+        if (i) *p++ = ',';
+        *p++ = '{';
+        *p++ = '}';
+    }
+    memcpy(p, tail, sizeof tail);
+    return s;
+}
+
+static void test_decode_cap(void **state)
+{
+    (void)state;
+    char err[256];
+    ProtobufCMessage *m = NULL;
+
+    /* "{}" is a whole span: ~70 times its size once decoded, far over the default cap */
+    char *body = empty_spans(200000);
+    size_t len = strlen(body);
+    size_t cap = VG_OTLP_JSON_DECODE_AMPLIFICATION * len + VG_OTLP_JSON_DECODE_SLACK;
+    vg_arena_t *a = vg_arena_new();
+    m = (ProtobufCMessage *)1;
+    assert_int_equal(vg_otlp_json_decode(VG_SIG_TRACES, body, len, a, &m, err, sizeof err), VG_ETOOBIG);
+    assert_null(m);
+    char want[128];
+    snprintf(want, sizeof want, "request needs more than %zu bytes of memory once decoded", cap);
+    assert_string_equal(err, want);
+    /* decoding stopped at the cap: the arena holds at most one more chunk */
+    assert_true(vg_arena_bytes(a) <= cap + (1u << 20) + 4096);
+    vg_arena_destroy(a);
+
+    /* the same body decodes without a cap; what it took is the exact limit */
+    a = vg_arena_new();
+    assert_int_equal(vg_otlp_json_decode_capped(VG_SIG_TRACES, body, len, a, SIZE_MAX, &m, err, sizeof err), 0);
+    assert_int_equal(vg_otlp_count_items(VG_SIG_TRACES, m), 200000);
+    size_t need = vg_arena_bytes(a);
+    assert_true(need > cap);
+    vg_arena_destroy(a);
+    a = vg_arena_new();
+    assert_int_equal(vg_otlp_json_decode_capped(VG_SIG_TRACES, body, len, a, need, &m, err, sizeof err), 0);
+    vg_arena_destroy(a);
+    a = vg_arena_new();
+    assert_int_equal(vg_otlp_json_decode_capped(VG_SIG_TRACES, body, len, a, need - 1, &m, err, sizeof err), VG_ETOOBIG);
+    assert_null(m);
+    snprintf(want, sizeof want, "request needs more than %zu bytes of memory once decoded", need - 1);
+    assert_string_equal(err, want);
+    vg_arena_destroy(a);
+    free(body);
+
+    /* the cap counts what this call adds to the arena, not what was there */
+    a = vg_arena_new();
+    assert_non_null(vg_arena_alloc(a, 3u << 20));
+    body = empty_spans(1000);
+    len = strlen(body);
+    assert_int_equal(vg_otlp_json_decode(VG_SIG_TRACES, body, len, a, &m, err, sizeof err), 0);
+    assert_int_equal(vg_otlp_count_items(VG_SIG_TRACES, m), 1000);
+    vg_arena_destroy(a);
+    free(body);
+
+    /* a body just under the default cap passes: empty spans that fit the slack */
+    size_t n = 4000;
+    body = empty_spans(n);
+    len = strlen(body);
+    a = vg_arena_new();
+    assert_int_equal(vg_otlp_json_decode(VG_SIG_TRACES, body, len, a, &m, err, sizeof err), 0);
+    assert_true(vg_arena_bytes(a) <= VG_OTLP_JSON_DECODE_AMPLIFICATION * len + VG_OTLP_JSON_DECODE_SLACK);
+    assert_true(vg_arena_bytes(a) > VG_OTLP_JSON_DECODE_SLACK / 2);
+    vg_arena_destroy(a);
+    free(body);
+
+    /* real data stays far below the amplification bound */
+    char **lines;
+    size_t nl = read_lines("traces.jsonl", &lines);
+    for (size_t i = 0; i < nl; i++) {
+        a = vg_arena_new();
+        size_t l = strlen(lines[i]);
+        assert_int_equal(vg_otlp_json_decode_capped(VG_SIG_TRACES, lines[i], l, a, 16 * l + 4096, &m, err, sizeof err), 0);
+        vg_arena_destroy(a);
+    }
+    free_lines(lines, nl);
+}
+
+/* `depth` nested arrays (or objects) as the value of an unknown key */
+static char *deep_unknown(size_t depth, int objects)
+{
+    size_t cap = depth * 6 + 64;
+    char *s = malloc(cap), *p = s;
+    p += sprintf(p, "{\"unknownKey\":");
+    for (size_t i = 0; i < depth; i++) p += sprintf(p, objects ? "{\"a\":" : "[");
+    *p++ = '1';
+    for (size_t i = 0; i < depth; i++) *p++ = objects ? '}' : ']';
+    sprintf(p, ",\"resourceSpans\":[]}");
+    return s;
+}
+
+static void test_deep_nesting(void **state)
+{
+    (void)state;
+    /* Values of unknown keys are skipped without recursion, but JSON nesting
+     * is limited to 2048 levels wherever it is (jansson's limit, kept):
+     * 100k nested arrays fail cleanly as invalid JSON. */
+    char *s = deep_unknown(100000, 0);
+    expect_error(VG_SIG_TRACES, s, VG_EPARSE, "maximum parsing depth reached");
+    free(s);
+    s = deep_unknown(100000, 1);
+    expect_error(VG_SIG_TRACES, s, VG_EPARSE, "maximum parsing depth reached");
+    free(s);
+    /* the top-level object is level 1, the key's value level 2: the innermost
+     * scalar of 2046 arrays sits at level 2048, the most allowed */
+    vg_arena_t *a = vg_arena_new();
+    s = deep_unknown(2046, 0);
+    decode_ok(VG_SIG_TRACES, s, a);
+    free(s);
+    s = deep_unknown(2047, 0);
+    expect_error(VG_SIG_TRACES, s, VG_EPARSE, "invalid JSON at line 1, column 2062: maximum parsing depth reached");
+    free(s);
+    s = deep_unknown(2046, 1);
+    decode_ok(VG_SIG_TRACES, s, a);
+    free(s);
+    /* a skipped value is still checked */
+    expect_error(VG_SIG_TRACES, "{\"x\":[1,{\"a\":\"\\ud800\"}]}", VG_EPARSE, "invalid JSON at line 1, column 20: invalid Unicode");
+    expect_error(VG_SIG_TRACES, "{\"x\":[1,]}", VG_EPARSE, "unexpected token near ']'");
+    expect_error(VG_SIG_TRACES, "{\"x\":1e400}", VG_EPARSE, "real number overflow near '1e400'");
+    expect_error(VG_SIG_TRACES, "{\"x\":-9223372036854775809}", VG_EPARSE, "too big negative integer");
+    decode_ok(VG_SIG_TRACES, "{\"x\":[-9223372036854775808,1e-400,{\"a\":[]},\"\\u00e9\",true,false,null]}", a);
+    vg_arena_destroy(a);
+}
+
+static void test_escapes(void **state)
+{
+    (void)state;
+    vg_arena_t *a = vg_arena_new();
+    /* every escape, surrogate pairs in both cases, escaped keys */
+    trace_req_t *r = (trace_req_t *)decode_ok(
+        VG_SIG_TRACES,
+        SPAN("\"na\\u006de\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t|\\u0041\\u00e9\\u20ac\\ud83d\\ude00\\uD834\\uDD1E\\u007f\\u0080\\uffff\","
+             "\"trace\\u005fid\":\"\\u0035b8efff798038103d269b633813fc60\\u0063\",\"kind\":\"SPAN_KIND_\\u0053ERVER\","
+             "\"startTimeUnixNano\":\"\\u00312\",\"attributes\":[{\"key\":\"b\",\"value\":{\"bytesValue\":\"AA\\u0045\\u003d\"}}]"),
+        a);
+    Opentelemetry__Proto__Trace__V1__Span *sp = r->resource_spans[0]->scope_spans[0]->spans[0];
+    assert_string_equal(sp->name, "\"\\/\b\f\n\r\t|A\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\xf0\x9d\x84\x9e\x7f\xc2\x80\xef\xbf\xbf");
+    assert_int_equal(sp->trace_id.len, 16);
+    assert_int_equal(sp->trace_id.data[0], 0x5b);
+    assert_int_equal(sp->trace_id.data[15], 0x0c);
+    assert_int_equal(sp->kind, 2);
+    assert_true(sp->start_time_unix_nano == 12);
+    assert_int_equal(sp->attributes[0]->value->bytes_value.len, 2);
+    assert_memory_equal(sp->attributes[0]->value->bytes_value.data, "\x00\x01", 2);
+    /* raw UTF-8 of every length passes through */
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, SPAN("\"name\":\"\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\""), a);
+    assert_string_equal(r->resource_spans[0]->scope_spans[0]->spans[0]->name,
+                        "\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80\xf4\x8f\xbf\xbf");
+    vg_arena_destroy(a);
+
+    /* lone or mismatched surrogates, bad escapes, raw controls, bad UTF-8 */
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\udc00\""), VG_EPARSE, "invalid Unicode '\\uDC00'");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\ud800x\""), VG_EPARSE, "invalid Unicode '\\uD800'");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\ud800\\u0041\""), VG_EPARSE, "invalid Unicode '\\uD800\\u0041'");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\ud800\\ud800\""), VG_EPARSE, "invalid Unicode '\\uD800\\uD800'");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\u12\""), VG_EPARSE, "invalid escape");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\\x41\""), VG_EPARSE, "invalid escape");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"a\tb\""), VG_EPARSE, "control character 0x9");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"a\nb\""), VG_EPARSE, "invalid JSON at line 1, column 53: unexpected newline near '\"a'");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\xf4\x90\x80\x80\""), VG_EPARSE, "unable to decode byte 0xf4");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\xe0\x9f\xbf\""), VG_EPARSE, "unable to decode byte 0xe0");
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"\x80\""), VG_EPARSE, "unable to decode byte 0x80");
+    expect_error(VG_SIG_TRACES, SPAN("\"na\\u0000me\":1"), VG_EPARSE, "\\u0000 is not allowed");
+    expect_error(VG_SIG_TRACES, "{\"resourceSpans\":[]}\n\"", VG_EPARSE, "invalid JSON at line 2, column 1: end of file expected");
+    expect_error(VG_SIG_TRACES, "{\"resourceSpans\":[],\"x\":\"abc", VG_EPARSE, "premature end of input near '\"abc'");
+    /* escaped ids are counted decoded */
+    expect_error(VG_SIG_TRACES, SPAN("\"spanId\":\"\\u0030\""), VG_EPARSE, "spanId: expected 16 hex characters (got 1)");
+    expect_error(VG_SIG_TRACES, ATTR("{\"bytesValue\":\"\\u0041\\u0021==\"}"), VG_EPARSE,
+                 "invalid base64 (bad character at offset 1)");
+}
+
+static void test_repeated_keys(void **state)
+{
+    (void)state;
+    /* as jansson kept it: each key once, at its first place, with its last value */
+    vg_arena_t *a = vg_arena_new();
+    trace_req_t *r = (trace_req_t *)decode_ok(VG_SIG_TRACES, SPAN("\"name\":5,\"kind\":[],\"name\":\"x\",\"kind\":2"), a);
+    assert_string_equal(r->resource_spans[0]->scope_spans[0]->spans[0]->name, "x");
+    assert_int_equal(r->resource_spans[0]->scope_spans[0]->spans[0]->kind, 2);
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, SPAN("\"name\":\"x\",\"name\":null"), a);
+    assert_string_equal(r->resource_spans[0]->scope_spans[0]->spans[0]->name, "");
+    /* distinct keys for one field: the later key wins, a null value sets nothing */
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, SPAN("\"startTimeUnixNano\":\"1\",\"start_time_unix_nano\":\"2\","
+                                                     "\"startTimeUnixNano\":\"3\""), a);
+    assert_true(r->resource_spans[0]->scope_spans[0]->spans[0]->start_time_unix_nano == 2);
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, SPAN("\"startTimeUnixNano\":\"1\",\"start_time_unix_nano\":\"2\","
+                                                     "\"start_time_unix_nano\":null"), a);
+    assert_true(r->resource_spans[0]->scope_spans[0]->spans[0]->start_time_unix_nano == 1);
+    /* oneof: the member taken last wins, in first-appearance order */
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, ATTR("{\"stringValue\":\"a\",\"intValue\":\"1\",\"stringValue\":\"b\"}"), a);
+    const anyvalue_t *v = r->resource_spans[0]->scope_spans[0]->spans[0]->attributes[0]->value;
+    assert_int_equal(v->value_case, AV(INT_VALUE));
+    assert_int_equal(v->int_value, 1);
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, ATTR("{\"kvlistValue\":{},\"stringValue\":\"s\",\"stringValue\":null}"), a);
+    v = r->resource_spans[0]->scope_spans[0]->spans[0]->attributes[0]->value;
+    assert_int_equal(v->value_case, AV(KVLIST_VALUE));
+    assert_non_null(v->kvlist_value);
+    /* a repeated array key replaces the whole array */
+    r = (trace_req_t *)decode_ok(VG_SIG_TRACES, "{\"resourceSpans\":[{},{}],\"resourceSpans\":[{}]}", a);
+    assert_int_equal(r->n_resource_spans, 1);
+    vg_arena_destroy(a);
+    /* the value left last is what counts, also for errors */
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":\"x\",\"name\":5"), VG_EPARSE, SP0 "name: expected a string, got a number");
+    expect_error(VG_SIG_TRACES, "{\"resourceSpans\":[],\"resourceSpans\":{}}", VG_EPARSE,
+                 "resourceSpans: expected an array, got an object");
+    /* the first failure left stands even when a later one was replaced */
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":5,\"kind\":\"BAD\",\"kind\":1"), VG_EPARSE, SP0 "name: expected a string");
+    /* when the failure reported first was replaced, the one left is named by its key */
+    expect_error(VG_SIG_TRACES, SPAN("\"name\":5,\"kind\":\"BAD\",\"name\":\"x\""), VG_EPARSE, SP0 "kind: invalid value");
+}
+
+static void test_long_numbers(void **state)
+{
+    (void)state;
+    /* numbers longer than any double needs are still rounded exactly */
+    static const char *nums[] = {
+        "0.000000000000000000000000000000000000000000000000000000000000000000000000000123456789012345678901234567890",
+        "17976931348623157081452742373170435679807056752584499659891747680315726078002853876058955863276687817154045"
+        "89535143824642343213268894641827684675467035375169860499105765512820762454900903893289440758685541171.0",
+        "-2.4703282292062327208828439643411068618252990130716238221279284125033775363510437593264991818081799618989828"
+        "2347722081e-324",
+        "1.00000000000000011102230246251565404236316680908203125000000000000000000000000000000000000000000000000000001",
+        "2.22507385850720138309023271733240406421921598046233183055332741688720443481391819585428315901251102056406"
+        "733973103581100515243416155346010885601238537771882113077799353200233047961014744258363607192156504694250373"
+        "420837525080665061665815894872049627e-308",
+    };
+    for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+        const char *num = nums[i];
+        char in[2048];
+        snprintf(in, sizeof in, "%s%s%s", SP_OPEN "\"attributes\":[{\"key\":\"k\",\"value\":{\"doubleValue\":", num,
+                 "}}]" SP_CLOSE);
+        vg_arena_t *a = vg_arena_new();
+        trace_req_t *r = (trace_req_t *)decode_ok(VG_SIG_TRACES, in, a);
+        double got = r->resource_spans[0]->scope_spans[0]->spans[0]->attributes[0]->value->double_value;
+        double want = strtod(num, NULL);
+        assert_memory_equal(&got, &want, sizeof got);
+        vg_arena_destroy(a);
+    }
+}
+
+/* Failing allocations over inputs that need the key stack on the heap
+ * (deep AnyValue nesting) and that fail only after decoding much. */
+static void test_alloc_failures_streaming(void **state)
+{
+    (void)state;
+    char *deep = nested_body(VG_OTLP_JSON_MAX_DEPTH);
+    char *dup = strdup(SPAN("\"attributes\":[{\"key\":\"a\",\"value\":{\"stringValue\":\"x\"}}],\"name\":5,"
+                            "\"attributes\":[{\"key\":\"b\"}],\"name\":\"n\""));
+    const char *inputs[] = {deep, dup};
+    vg_signal_t sigs[] = {VG_SIG_LOGS, VG_SIG_TRACES};
+    for (size_t k = 0; k < 2; k++) {
+        int saw_fail = 0;
+        for (long n = 1; n < 100000; n++) {
+            vg_arena_t *a = vg_arena_new();
+            assert_non_null(a);
+            ProtobufCMessage *m = (ProtobufCMessage *)1;
+            char err[256];
+            vg_mem_fail_after(n);
+            int rc = vg_otlp_json_decode(sigs[k], inputs[k], strlen(inputs[k]), a, &m, err, sizeof err);
+            vg_mem_fail_reset();
+            if (rc == 0) {
+                assert_non_null(m);
+                vg_arena_destroy(a);
+                break;
+            }
+            saw_fail = 1;
+            assert_int_equal(rc, VG_ENOMEM);
+            assert_string_equal(err, "out of memory");
+            assert_null(m);
+            vg_arena_destroy(a);
+        }
+        assert_true(saw_fail);
+    }
+    free(deep);
+    free(dup);
+}
+
+
 static void test_alloc_failures(void **state)
 {
     (void)state;
@@ -985,6 +1277,12 @@ int main(void)
         cmocka_unit_test(test_encode_strings_and_doubles),
         cmocka_unit_test(test_responses),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_decode_cap),
+        cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_repeated_keys),
+        cmocka_unit_test(test_long_numbers),
+        cmocka_unit_test(test_alloc_failures_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
