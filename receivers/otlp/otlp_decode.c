@@ -567,6 +567,45 @@ int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size
     return rc;
 }
 
+/* ---- counting without checking ------------------------------------------------------------- */
+
+/* Field numbers from the request down to the items: at each level the fields
+ * to descend into (0-terminated); the last level's occurrences are counted.
+ * Metrics: resource_metrics 1, scope_metrics 2, metrics 2, then gauge 5, sum 7,
+ * histogram 9, exponential_histogram 10, summary 11, then data_points 1. */
+static const uint8_t PATH_SPANS_LOGS[][6] = { { 1 }, { 2 }, { 2 } };
+static const uint8_t PATH_POINTS[][6] = { { 1 }, { 2 }, { 2 }, { 5, 7, 9, 10, 11 }, { 1 } };
+
+static size_t count_level(const uint8_t (*path)[6], size_t depth, size_t last, const uint8_t *p, const uint8_t *end)
+{
+    size_t n = 0;
+    while (p < end) {
+        uint64_t key, len = 0;
+        if (varint(&p, end, &key)) break;
+        switch (key & 7) {
+        case 0: { uint64_t v; if (varint(&p, end, &v)) return n; continue; }
+        case 1: if (end - p < 8) return n; p += 8; continue;
+        case 5: if (end - p < 4) return n; p += 4; continue;
+        case 2: if (varint(&p, end, &len) || len > (uint64_t)(end - p)) return n; break;
+        default: return n;
+        }
+        const uint8_t *sub = p;
+        p += len;
+        bool wanted = false;
+        for (size_t i = 0; i < 6 && path[depth][i]; i++) wanted |= (key >> 3) == path[depth][i];
+        if (!wanted) continue;
+        n += depth == last ? 1 : count_level(path, depth + 1, last, sub, sub + len);
+    }
+    return n;
+}
+
+size_t otlp_pb_count_items(vg_signal_t sig, const uint8_t *data, size_t len)
+{
+    if (!data) return 0;
+    if (sig == VG_SIG_METRICS) return count_level(PATH_POINTS, 0, 4, data, data + len);
+    return count_level(PATH_SPANS_LOGS, 0, 2, data, data + len);
+}
+
 /* ---- decoding ------------------------------------------------------------------------------ */
 
 static int decode_json(vg_signal_t sig, const uint8_t *data, size_t len, vg_arena_t *arena, ProtobufCMessage **out,
@@ -681,19 +720,6 @@ void otlp_handle(otlp_recv_t *r, const otlp_req_t *q, otlp_res_t *res)
     res->msg[0] = '\0';
     ps->wire_bytes += q->len;
 
-    if (!vg_component_ready(c, q->sig)) {
-        /* Back-pressure: refuse before spending anything on decoding, so an
-         * overloaded collector keeps its CPU for the data it can take. The
-         * items are not counted (not decoded); the request is. */
-        res->err = VG_EREFUSED;
-        res->at = OTLP_AT_PIPELINE;
-        snprintf(res->msg, sizeof res->msg, "the pipeline refused the data (%s); retry later",
-                 vg_strerror(VG_EREFUSED));
-        ps->requests[OTLP_OUT_REFUSED]++;
-        ps->shed++;
-        return;
-    }
-
     uint8_t *plain = NULL;
     size_t plen = 0;
     int rc = otlp_decompress(q->comp, q->body, q->len, q->limit, &plain, &plen, NULL, res->msg, sizeof res->msg);
@@ -701,6 +727,24 @@ void otlp_handle(otlp_recv_t *r, const otlp_req_t *q, otlp_res_t *res)
     if (rc == 0) {
         ps->body_bytes += plen;
         count_size(ps, plen);
+        if (q->enc == OTLP_ENC_PROTO && !vg_component_ready(c, q->sig)) {
+            /* Back-pressure: refuse before checking and copying, so an
+             * overloaded collector keeps its CPU for the data it can take.
+             * Its items are counted by a walk that only looks at the
+             * structure (a request this malformed would have been rejected). */
+            size_t items = otlp_pb_count_items(q->sig, plain ? plain : q->body, plen);
+            vg_free(plain);
+            res->err = VG_EREFUSED;
+            res->at = OTLP_AT_PIPELINE;
+            res->items = items;
+            snprintf(res->msg, sizeof res->msg, "the pipeline refused the data (%s); retry later",
+                     vg_strerror(VG_EREFUSED));
+            ps->requests[OTLP_OUT_REFUSED]++;
+            ps->items[OTLP_OUT_REFUSED] += items;
+            ps->shed++;
+            c->stats.refused[q->sig] += items;
+            return;
+        }
         rc = otlp_decode_batch(q->sig, q->enc, plain ? plain : q->body, plen, &b, res->msg, sizeof res->msg);
     }
     vg_free(plain);

@@ -192,6 +192,10 @@ int otlp_pb_check(const ProtobufCMessageDescriptor *d, const uint8_t *data, size
  * codec. 0, VG_EPARSE, VG_ETOOBIG or VG_ENOMEM; err names the problem. */
 int otlp_decode_request(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size_t len, vg_arena_t *arena,
                         ProtobufCMessage **out, char *err, size_t errlen);
+/* Items in an encoded request found by walking only the fields that lead to
+ * them (no validation: for counting what is refused without decoding it; a
+ * malformed request counts what was found before the damage). */
+size_t otlp_pb_count_items(vg_signal_t sig, const uint8_t *data, size_t len);
 /* One request body (decompressed) as a new batch: protobuf is checked as
  * above and kept in wire form (not unpacked; see collector/batch.h), JSON is
  * decoded. Same results as otlp_decode_request. */

@@ -8,7 +8,7 @@
 # Usage: tests/bench/otlp.sh [REQUESTS] [VIGIL_BIN]   (default 20000 requests = 2,000,000 items)
 # Env: COMPRESSION (exporter; default none), SCENARIOS (default "grpc http logs rate"),
 #      RATE (offered items/s, paced by h2load --rps over 4 connections; default 600000; 0 = as fast as
-#      possible: overload is refused with UNAVAILABLE, mostly before decoding — "shed").
+#      possible: overload is refused with UNAVAILABLE, mostly before checking — "shed").
 # Prints the accepted rate, CPU seconds per million items (and so items per CPU-second: the one-core
 # capacity), peak RSS (VmHWM) and the refusals.
 set -euo pipefail
@@ -78,8 +78,7 @@ run() {
   done
   t1=$(date +%s.%N); c1=$(cpu_of "$VPID"); s1=$(cpu_of "$SPID")
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$VPID/status")
-  # Refused = items refused after decoding + requests shed before decoding (100 items each).
-  ref=$(( $(metric "$VM" "vigil_receiver_refused_$what") + 100 * $(metric "$VM" vigil_receiver_otlp_requests_shed) ))
+  ref=$(metric "$VM" "vigil_receiver_refused_$what")
   sink=$(metric "$SM" "vigil_receiver_accepted_$what")
   stop_pair
   python3 - "$name" "$want" "$acc" "$got" "$sink" "$ref" "$t0" "$t1" "$c0" "$c1" "$hwm" "$s0" "$s1" <<'PY'

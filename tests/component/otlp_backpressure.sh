@@ -123,12 +123,13 @@ assert duration[1] == 1, duration
 PY
 pass "gRPC: UNAVAILABLE + grpc-status-details-bin = Status{14, RetryInfo{retry_delay: 1s}}"
 
-# While the batch processor holds a refused batch it is not ready: requests
-# are refused before decoding ("shed", counted as requests, their items
-# unknown); a request refused after decoding counts its spans.
+# While the batch processor holds a refused batch it is not ready: protobuf
+# requests are refused before they are checked ("shed"); their spans are
+# still counted as refused.
 shed=$(metric "$M" vigil_receiver_otlp_requests_shed 'signal="traces"')
 spans=$(metric "$M" vigil_receiver_refused_spans 'receiver="otlp"')
 [ "$shed" -ge 3 ] || fail "shed requests counted: $shed (refused spans $spans)"
+[ "$spans" -ge 3 ] || fail "refused spans counted: $spans"
 n=$(metric "$M" vigil_receiver_otlp_requests 'protocol="grpc",signal="traces",outcome="refused"')
 [ "$n" -ge 1 ] || fail "refused gRPC requests counted: $n"
 n=$(metric "$M" vigil_receiver_otlp_requests 'protocol="http",signal="traces",outcome="refused"')

@@ -613,9 +613,13 @@ static void test_pb_estimate_bounds_unpack(void **state)
             protobuf_c_message_pack(m, buf);
             size_t mem, items;
             assert_int_equal(otlp_pb_check(m->descriptor, buf, packed, &mem, &items, err, sizeof err), 0);
-            /* the check counts items as the Collector does, without unpacking */
+            /* the check counts items as the Collector does, without unpacking;
+             * so does the walk used for requests refused before the check */
             assert_int_equal(items, vg_otlp_count_items((vg_signal_t)s, m));
             assert_true(items > 0);
+            assert_int_equal(otlp_pb_count_items((vg_signal_t)s, buf, packed), items);
+            for (size_t cut = 0; cut < packed; cut++) /* damaged: counts what it found, never more */
+                assert_true(otlp_pb_count_items((vg_signal_t)s, buf, cut) <= items);
             vg_arena_t *b = vg_arena_new();
             ProtobufCMessage *m2;
             assert_int_equal(otlp_decode_request((vg_signal_t)s, OTLP_ENC_PROTO, buf, packed, b, &m2, err,
