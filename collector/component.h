@@ -126,6 +126,13 @@ const vg_factory_t *vg_factory_find(vg_kind_t kind, const char *type);
 static inline const char *vg_component_name(const vg_component_t *c) { return c->id; }
 /* Sends b to c->next[b->signal] and counts it; takes the reference. */
 int vg_component_emit(vg_component_t *c, vg_batch_t *b);
+/* Refuses b: counts its items as refused, releases it, returns rc. */
+static inline int vg_component_refuse(vg_component_t *c, vg_batch_t *b, int rc)
+{
+    c->stats.refused[b->signal] += b->items;
+    vg_batch_unref(b);
+    return rc;
+}
 /* Whether c->next[sig] would take a batch now (see vg_factory_t.ready);
  * true when there is no next consumer (emit then says why). */
 bool vg_component_ready(vg_component_t *c, vg_signal_t sig);

@@ -82,12 +82,7 @@ static int proc_consume(vg_component_t *c, vg_batch_t *b)
     vg_signal_t s = b->signal;
     size_t items = b->items;
     ProtobufCMessage *m = vg_batch_writable(b);
-    if (!m) {
-        int err = vg_batch_err(b);
-        c->stats.refused[s] += items;
-        vg_batch_unref(b);
-        return err;
-    }
+    if (!m) return vg_component_refuse(c, b, vg_batch_err(b));
     c->stats.accepted[s] += items;
     int64_t now = vg_anl_now();
     int rc;

@@ -1015,12 +1015,7 @@ static int k8s_consume(vg_component_t *c, vg_batch_t *b)
         return VG_EUNAVAILABLE;
     }
     ProtobufCMessage *m = vg_batch_writable(b);
-    if (!m) {
-        int err = vg_batch_err(b);
-        c->stats.refused[s] += items;
-        vg_batch_unref(b);
-        return err;
-    }
+    if (!m) return vg_component_refuse(c, b, vg_batch_err(b));
     c->stats.accepted[s] += items;
     bctx_t bc = { .peer = &b->peer };
     int64_t now = now_ms(st);

@@ -98,12 +98,7 @@ static int resource_consume(vg_component_t *c, vg_batch_t *b)
 {
     const resource_cfg_t *cfg = c->cfg;
     ProtobufCMessage *m = vg_batch_writable(b);
-    if (!m) {
-        int err = vg_batch_err(b);
-        c->stats.refused[b->signal] += b->items;
-        vg_batch_unref(b);
-        return err;
-    }
+    if (!m) return vg_component_refuse(c, b, vg_batch_err(b));
     int rc = 0;
     c->stats.accepted[b->signal] += b->items;
     if (b->signal == VG_SIG_TRACES) {
