@@ -7,6 +7,8 @@
 # sink accepted), not from h2load's HTTP statuses.
 # Usage: tests/bench/otlp.sh [REQUESTS] [VIGIL_BIN]   (default 20000 requests = 2,000,000 items)
 # Env: COMPRESSION (exporter; default none), SCENARIOS (default "grpc http logs rate"),
+#      MUTATE=1 (a resource processor upserts an attribute before batch: every request is
+#      decoded and re-encoded, the cost of pipelines that change data, e.g. k8sattributes),
 #      RATE (offered items/s, paced by h2load --rps over 4 connections; default 600000; 0 = as fast as
 #      possible: overload is refused with UNAVAILABLE, mostly before checking — "shed").
 # Prints the accepted rate, CPU seconds per million items (and so items per CPU-second: the one-core
@@ -19,6 +21,7 @@ comp=${COMPRESSION:-none}
 rate=${RATE:-600000}
 pace=(); [ "$rate" -gt 0 ] && pace=(--rps $(( (rate + 399) / 400 )))
 scenarios=${SCENARIOS:-grpc http logs rate}
+procs="[batch]"; [ "${MUTATE:-0}" = 1 ] && procs="[resource, batch]"
 command -v h2load >/dev/null || { echo "SKIPPED: h2load not installed (Debian nghttp2-client)"; exit 77; }
 T=$(mktemp -d /tmp/vigil-bench.XXXXXX)
 pids=()
@@ -44,14 +47,16 @@ YAML
   cat > "$T/vigil.yaml" <<YAML
 receivers:
   otlp: { protocols: { grpc: { endpoint: "127.0.0.1:$VG" }, http: { endpoint: "127.0.0.1:$VH" } } }
-processors: { batch: { send_batch_size: 8192, timeout: 200ms } }
+processors:
+  batch: { send_batch_size: 8192, timeout: 200ms }
+  resource: { attributes: [ { key: deployment.environment, value: bench, action: upsert } ] }
 exporters:
   otlp: { endpoint: "127.0.0.1:$SG", tls: { insecure: true }, compression: $comp }
 service:
   telemetry: { metrics: { address: "127.0.0.1:$VM" }, logs: { level: warn } }
   pipelines:
-    traces: { receivers: [otlp], processors: [batch], exporters: [otlp] }
-    logs: { receivers: [otlp], processors: [batch], exporters: [otlp] }
+    traces: { receivers: [otlp], processors: $procs, exporters: [otlp] }
+    logs: { receivers: [otlp], processors: $procs, exporters: [otlp] }
 YAML
   taskset -c 1 "$bin" --config "$T/sink.yaml" 2>"$T/sink.log" & SPID=$!; pids+=("$SPID")
   taskset -c 0 "$bin" --config "$T/vigil.yaml" 2>"$T/vigil.log" & VPID=$!; pids+=("$VPID")
