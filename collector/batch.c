@@ -107,6 +107,7 @@ void vg_batch_unref(vg_batch_t *b)
     if (--b->refs > 0) return;
     for (size_t i = 0; i < b->ndeps; i++) vg_batch_unref(b->deps[i]);
     vg_free(b->deps);
+    vg_arena_destroy(b->dec_arena);
     vg_arena_destroy(b->arena);
     vg_free(b);
 }
@@ -197,7 +198,7 @@ static int decode(vg_batch_t *b, ProtobufCMessage **out)
 
 static void recount_bytes(vg_batch_t *b)
 {
-    size_t bytes = b->arena ? vg_arena_bytes(b->arena) : 0;
+    size_t bytes = (b->arena ? vg_arena_bytes(b->arena) : 0) + (b->dec_arena ? vg_arena_bytes(b->dec_arena) : 0);
     for (size_t i = 0; i < b->ndeps; i++) bytes += b->deps[i]->bytes;
     b->bytes = bytes + sizeof *b;
 }
@@ -205,10 +206,19 @@ static void recount_bytes(vg_batch_t *b)
 ProtobufCMessage *vg_batch_req(vg_batch_t *b)
 {
     if (!b->msg_ && b->wire && !b->decode_err) {
+        /* Into an arena of its own: a failed attempt leaves nothing behind
+         * (a batch retried under memory pressure must not grow each time). */
+        vg_arena_t *main_arena = b->arena, *a = vg_arena_new();
         ProtobufCMessage *m = NULL;
-        int rc = decode(b, &m);
-        if (rc == 0) b->msg_ = m;
-        else if (rc != VG_ENOMEM) b->decode_err = rc; /* would fail again: remember */
+        int rc = a ? (b->arena = a, decode(b, &m)) : VG_ENOMEM;
+        b->arena = main_arena;
+        if (rc == 0) {
+            b->msg_ = m;
+            b->dec_arena = a;
+        } else {
+            vg_arena_destroy(a);
+            if (rc != VG_ENOMEM) b->decode_err = rc; /* would fail again: remember */
+        }
         recount_bytes(b);
     }
     return b->msg_;
@@ -220,12 +230,20 @@ vg_batch_t *vg_batch_clone(vg_batch_t *b)
 {
     vg_batch_t *c;
     if (b->wire) {
-        /* Share the bytes: the copy decodes into its own arena when written. */
+        /* The bytes, copied into one segment: the copy holds no reference to
+         * the original, which may then still be written by its own consumer. */
         vg_arena_t *a = vg_arena_new();
         if (!a) return NULL;
-        if (!(c = alloc_batch(b->signal, a))) return NULL;
-        if (add_segments(c, b->wire, b->nwire) || vg_batch_depend(c, b)) { vg_batch_unref(c); return NULL; }
-        c->items = b->items;
+        uint8_t *p = vg_arena_alloc(a, b->wire_len ? b->wire_len : 1);
+        if (!p) { vg_arena_destroy(a); return NULL; }
+        size_t off = 0, mem = 0;
+        for (size_t i = 0; i < b->nwire; i++) {
+            if (b->wire[i].len) memcpy(p + off, b->wire[i].data, b->wire[i].len);
+            off += b->wire[i].len;
+            mem += b->wire[i].mem;
+        }
+        /* one segment now: room for the joined top-level array too */
+        if (!(c = vg_batch_wrap_wire(b->signal, a, p, off, b->items, mem + (1u << 16)))) return NULL;
     } else {
         vg_arena_t *a = vg_arena_new();
         if (!a) return NULL;

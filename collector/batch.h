@@ -47,6 +47,7 @@ struct vg_batch {
     size_t nwire, wirecap;
     vg_wire_t one;         /* a single segment needs no array */
     int decode_err;        /* the wire form cannot be decoded (permanent), see vg_batch_err */
+    vg_arena_t *dec_arena; /* where the wire form was decoded (NULL: not, or into arena) */
     size_t wire_len;       /* sum of the segments' lengths */
     size_t items;          /* spans, metric data points or log records */
     size_t bytes;          /* estimate of the memory held (arena + deps) */
@@ -84,6 +85,8 @@ ProtobufCMessage *vg_batch_req(vg_batch_t *b);
  * bytes cannot be decoded at all — which the receiver's check is there to
  * rule out; a consumer drops such a batch (counted) rather than retrying it. */
 int vg_batch_err(const vg_batch_t *b);
+/* True once decoding failed for good (without trying to decode). */
+static inline bool vg_batch_undecodable(const vg_batch_t *b) { return b->decode_err != 0; }
 /* Unpacks one encoded request with protobuf-c into `arena`, allocating at
  * most `cap` bytes. 0, VG_ETOOBIG (needs more than cap), VG_ENOMEM or
  * VG_EPARSE (not a valid encoding of d). */

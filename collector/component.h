@@ -30,6 +30,7 @@
 #define VIGIL_COMPONENT_H
 
 #include "batch.h"
+#include "error.h"
 #include "options.h"
 #include "signal.h"
 
@@ -126,10 +127,12 @@ const vg_factory_t *vg_factory_find(vg_kind_t kind, const char *type);
 static inline const char *vg_component_name(const vg_component_t *c) { return c->id; }
 /* Sends b to c->next[b->signal] and counts it; takes the reference. */
 int vg_component_emit(vg_component_t *c, vg_batch_t *b);
-/* Refuses b: counts its items as refused, releases it, returns rc. */
+/* Refuses b: counts its items as refused (retryable rc, out of memory) or
+ * dropped (permanent rc), releases it, returns rc. */
 static inline int vg_component_refuse(vg_component_t *c, vg_batch_t *b, int rc)
 {
-    c->stats.refused[b->signal] += b->items;
+    if (vg_err_retryable(rc) || rc == VG_ENOMEM) c->stats.refused[b->signal] += b->items;
+    else c->stats.dropped[b->signal] += b->items;
     vg_batch_unref(b);
     return rc;
 }

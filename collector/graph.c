@@ -53,13 +53,15 @@ static int fanout_consume(vg_consumer_t *self, vg_batch_t *b)
     return rc;
 }
 
-/* A refusal by any consumer refuses the batch (see worse()). */
+/* Ready when any consumer is: the others refuse and the sender is told to
+ * retry (see worse()), but a stalled pipeline must not starve the healthy
+ * ones, which still take the data. */
 static bool fanout_ready(vg_consumer_t *self, vg_signal_t sig)
 {
     fanout_t *f = (fanout_t *)self;
     for (size_t i = 0; i < f->n; i++)
-        if (!vg_consumer_ready(f->outs[i], sig)) return false;
-    return true;
+        if (vg_consumer_ready(f->outs[i], sig)) return true;
+    return false;
 }
 
 vg_consumer_t *vg_fanout_new(vg_consumer_t *const *outs, size_t n)

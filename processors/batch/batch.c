@@ -352,15 +352,16 @@ static void arm_retry(batch_state_t *st)
     if (!uv_is_active((uv_handle_t *)&st->retry_timer)) uv_timer_start(&st->retry_timer, on_retry, 50, 0);
 }
 
-/* Inputs whose wire form cannot be decoded at all (vg_batch_err permanent;
- * the receiver's check should rule it out) would make every build fail and
- * hold the queue for ever: drop them, counted and logged. Returns how many. */
+/* Inputs whose wire form turned out not to decode at all (a permanent
+ * vg_batch_err found by a build; the receiver's check should rule it out)
+ * would make every build fail and hold the queue for ever: drop them, counted
+ * and logged. Decodes nothing itself. Returns how many. */
 static size_t purge_undecodable(batch_state_t *st, sigq_t *sq, vg_signal_t s)
 {
     size_t kept = 0, dropped = 0;
     for (size_t k = 0; k < sq->n; k++) {
         pend_t p = sq->q[(sq->head + k) % sq->cap];
-        if (!vg_batch_req(p.b) && vg_batch_err(p.b) != VG_ENOMEM) {
+        if (vg_batch_undecodable(p.b)) {
             VG_ERROR(st->c->id, "dropping %zu %s that cannot be decoded: %s", p.b->items, vg_signal_items(s),
                      vg_strerror(vg_batch_err(p.b)));
             st->c->stats.dropped[s] += p.b->items;

@@ -446,6 +446,10 @@ static int check_field(chk_t *c, const frame_t *fr, const ProtobufCMessageDescri
     }
     case PROTOBUF_C_TYPE_MESSAGE: {
         const ProtobufCMessageDescriptor *sub = f->descriptor;
+        /* protobuf-c merges a repeated occurrence of a singular message into
+         * a new copy of everything before it: memory grows with the square
+         * of the repeats. No encoder writes one twice; refuse it. */
+        if (!repeated && *count > 1) return chk_fail(c, &ff, "message field occurs more than once");
         if (depth + 1 > OTLP_PB_MAX_DEPTH) return chk_fail(c, &ff, "messages nested deeper than %d", OTLP_PB_MAX_DEPTH);
         int ad = anydepth;
         if (sub == &opentelemetry__proto__common__v1__any_value__descriptor && ++ad > VG_OTLP_JSON_MAX_DEPTH)
@@ -498,7 +502,7 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
         char what[32];
         if (f) what[0] = '\0';
         else snprintf(what, sizeof what, "field %llu: ", (unsigned long long)num);
-        const uint8_t *data = p;
+        const uint8_t *data = p, *value = p; /* value: the field's encoding after its key */
         size_t dlen = 0;
         uint64_t v;
         switch (wt) {
@@ -527,9 +531,9 @@ static int check_msg(chk_t *c, const frame_t *fr, const ProtobufCMessageDescript
             return chk_fail(c, at, "%sunsupported wire type %d", what, wt);
         }
         occurrences++;
-        if (!f) { /* unknown fields are kept by protobuf-c */
+        if (!f) { /* unknown fields are kept by protobuf-c, length prefix included */
             unknown++;
-            c->mem += R16(dlen);
+            c->mem += R16((size_t)(p - value));
             continue;
         }
         int rc = check_field(c, fr, d, f, idx, wt, data, dlen, depth, anydepth, cnt);
@@ -681,7 +685,11 @@ int otlp_decode_batch(vg_signal_t sig, otlp_enc_t enc, const uint8_t *data, size
     /* Kept as received: decoded only if a consumer needs the message. */
     const uint8_t *copy = len ? vg_arena_memdup(a, data, len) : (const uint8_t *)"";
     if (!copy) { vg_arena_destroy(a); return VG_ENOMEM; }
-    return (*out = vg_batch_wrap_wire(sig, a, copy, len, items, cap)) ? 0 : VG_ENOMEM;
+    /* Decoded later: the check's estimate fits in cap, and twice that is a
+     * backstop that only an estimate bug could reach (a decode failing in
+     * the pipeline loses the data after the client was told it was taken). */
+    return (*out = vg_batch_wrap_wire(sig, a, copy, len, items, cap > SIZE_MAX / 2 ? SIZE_MAX : 2 * cap)) ? 0
+                                                                                                      : VG_ENOMEM;
 }
 
 /* ---- one request ---------------------------------------------------------------------------- */

@@ -171,6 +171,34 @@ static void test_clone_then_write(void **state)
     free(r.bytes);
 }
 
+/* Fan-out with two mutating pipelines: the first gets a copy and keeps it
+ * (e.g. in its batch processor), the last gets the original and writes it.
+ * The copy must not hold a reference that makes the original look shared
+ * (it did: vg_batch_writable aborted the collector). */
+static void test_clone_kept_original_written(void **state)
+{
+    (void)state;
+    req_t r;
+    assert_true(fixture(VG_SIG_TRACES, 0, &r));
+    vg_batch_t *orig = received(VG_SIG_TRACES, &r);
+    vg_batch_t *copy = vg_batch_clone(orig);
+    assert_non_null(copy);
+    assert_non_null(vg_batch_writable(copy));
+    assert_int_equal(orig->refs, 1);
+    assert_non_null(vg_batch_writable(orig)); /* no abort */
+    vg_batch_unref(orig);
+    assert_packs_to(vg_batch_req(copy), r.bytes, r.len); /* the copy owns its bytes */
+    vg_batch_unref(copy);
+    /* an empty wire batch copies into an empty request */
+    vg_batch_t *e = vg_batch_new_wire(VG_SIG_LOGS), *ec = vg_batch_clone(e);
+    assert_non_null(ec);
+    assert_non_null(vg_batch_req(ec));
+    assert_int_equal(vg_otlp_count_items(VG_SIG_LOGS, vg_batch_req(ec)), 0);
+    vg_batch_unref(e);
+    vg_batch_unref(ec);
+    free(r.bytes);
+}
+
 /* Decoding may run out of memory at any allocation: NULL, the batch still in
  * wire form and decodable later; nothing leaks (ASan). */
 static void test_decode_out_of_memory(void **state)
@@ -248,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_received_is_wire),
         cmocka_unit_test(test_concat_decodes_as_one),
         cmocka_unit_test(test_clone_then_write),
+        cmocka_unit_test(test_clone_kept_original_written),
         cmocka_unit_test(test_decode_out_of_memory),
         cmocka_unit_test(test_bad_bytes_make_no_batch),
         cmocka_unit_test(test_undecodable_is_permanent),

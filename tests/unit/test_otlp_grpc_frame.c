@@ -637,6 +637,40 @@ static void test_pb_estimate_bounds_unpack(void **state)
     }
 }
 
+/* Shapes where protobuf-c allocates more than the naive count (found in
+ * review): a singular message repeated (protobuf-c merges copies: quadratic)
+ * is refused; unknown length-delimited fields are kept with their length
+ * prefix, which the estimate must include. The estimate must bound
+ * protobuf-c's real allocations, else a checked request could fail to decode
+ * later in the pipeline. */
+static void test_pb_estimate_hostile_shapes(void **state)
+{
+    (void)state;
+    char err[256];
+    size_t mem;
+    static pb_t res, rs, req, kv, any;
+    /* ResourceSpans.resource (singular) 500 times */
+    any.n = kv.n = res.n = rs.n = req.n = 0;
+    ld(&any, 1, "v", 1);
+    ld(&kv, 1, "a-sixty-character-attribute-key-..............................", 60);
+    ld(&kv, 2, any.b, any.n);
+    ld(&res, 1, kv.b, kv.n);
+    for (int i = 0; i < 500; i++) ld(&rs, 1, res.b, res.n);
+    ld(&req, 1, rs.b, rs.n);
+    assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, NULL, err, sizeof err), VG_EPARSE);
+    assert_string_equal(err, "resource_spans[0].resource: message field occurs more than once");
+    /* a span with many unknown length-delimited fields, short and empty */
+    static pb_t span;
+    for (int empty = 0; empty < 2; empty++) {
+        span.n = 0;
+        for (int i = 0; i < 2500; i++) ld(&span, 100 + (i % 50), "0123456789abcdef", empty ? 0 : 16);
+        wrap_span(&req, &span);
+        assert_int_equal(otlp_pb_check(TD(), req.b, req.n, &mem, NULL, err, sizeof err), 0);
+        size_t real = unpack_cost(TD(), req.b, req.n);
+        if (real > mem) fail_msg("estimate %zu below protobuf-c's %zu bytes (empty=%d)", mem, real, empty);
+    }
+}
+
 /* A Metric with two members of its data oneof: protobuf would keep only the
  * last, so the check (which counts the points of both) refuses it; one
  * member is fine and its points are counted. */
@@ -665,7 +699,7 @@ static void test_pb_metric_oneof_conflict(void **state)
         if (!both) {
             assert_int_equal(rc, 0);
             assert_int_equal(items, 2);
-            /* the same member twice: protobuf-c keeps the last, so this is refused too */
+            /* the same member twice: a singular message repeated, refused too */
             static pb_t twice, sm2, rm2, req2;
             twice.n = sm2.n = rm2.n = req2.n = 0;
             put(&twice, metric.b, metric.n);
@@ -677,7 +711,7 @@ static void test_pb_metric_oneof_conflict(void **state)
             ProtobufCMessage *m;
             assert_int_equal(otlp_decode_request(VG_SIG_METRICS, OTLP_ENC_PROTO, req2.b, req2.n, a, &m, err,
                                                  sizeof err), VG_EPARSE);
-            assert_non_null(strstr(err, "metrics[0]: gauge, sum, histogram, exponential_histogram or summary set more"));
+            assert_non_null(strstr(err, "metrics[0].gauge: message field occurs more than once"));
             vg_arena_destroy(a);
         } else {
             assert_int_equal(rc, VG_EPARSE);
@@ -766,6 +800,7 @@ int main(void)
         cmocka_unit_test(test_pb_amplification),
         cmocka_unit_test(test_pb_estimate_bounds_unpack),
         cmocka_unit_test(test_pb_metric_oneof_conflict),
+        cmocka_unit_test(test_pb_estimate_hostile_shapes),
         cmocka_unit_test(test_pb_many_small_attributes),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_decode_out_of_memory),
