@@ -64,6 +64,33 @@ static int sink_consume(vg_consumer_t *self, vg_batch_t *b)
     return m == 0 ? 0 : m == 1 ? VG_EFULL : VG_EPARSE;
 }
 
+/* The check's memory estimate must bound what protobuf-c really allocates:
+ * a checked request is decoded later in the pipeline, under that bound. */
+typedef struct {
+    size_t bytes;
+    vg_arena_t *arena;
+} counting_t;
+static void *count_alloc(void *ud, size_t n)
+{
+    counting_t *c = ud;
+    c->bytes += (n + 15) & ~(size_t)15;
+    return vg_arena_alloc(c->arena, n);
+}
+static void count_free(void *ud, void *p) { (void)ud; (void)p; }
+
+static void estimate_bounds_unpack(vg_signal_t sig, const uint8_t *m, size_t len)
+{
+    const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(sig);
+    size_t mem = 0;
+    if (otlp_pb_check(d, m, len, &mem, NULL, NULL, 0) != 0) return;
+    counting_t c = { 0, vg_arena_new() };
+    if (!c.arena) abort();
+    ProtobufCAllocator a = { count_alloc, count_free, &c };
+    if (!protobuf_c_message_unpack(d, &a, len, m)) abort(); /* checked but not decodable */
+    if (c.bytes > mem) abort();                                /* estimate below the real cost */
+    vg_arena_destroy(c.arena);
+}
+
 static void decode_mode(otlp_recv_t *r, const uint8_t *data, size_t size)
 {
     if (size < 1) return;
@@ -81,6 +108,7 @@ static void decode_mode(otlp_recv_t *r, const uint8_t *data, size_t size)
         compressed = comp != OTLP_COMP_NONE;
     }
     q.comp = compressed ? (comp ? comp : OTLP_COMP_GZIP) : OTLP_COMP_NONE;
+    if (q.comp == OTLP_COMP_NONE) estimate_bounds_unpack(sig, m, ml);
     q.body = m;
     q.len = ml;
     otlp_res_t res;
