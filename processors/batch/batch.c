@@ -240,15 +240,18 @@ static bool fully_taken(vg_signal_t sig, const pend_t *p)
     return p->r >= ((const vg_metrics_req_t *)m)->n_resource_metrics;
 }
 
-/* How many inputs from the front make up exactly `want` items when every one
- * of them is in wire form and taken whole; 0 when the output cannot be built
- * from whole wire inputs (it would split one, or an input is decoded). */
+/* How many inputs from the front make the output as whole requests in wire
+ * form: all those within `want` items, or, when the next one would go over
+ * `want` (send_batch_max_size, an upper bound), those before it. 0 when the
+ * output must be built from messages: an input among them is decoded or
+ * partly sent, or the first one alone is over `want` and must be split. */
 static size_t whole_wire_inputs(const sigq_t *sq, size_t want)
 {
     size_t took = 0, k = 0;
     while (took < want && k < sq->n) {
         const pend_t *p = &sq->q[(sq->head + k) % sq->cap];
-        if (!vg_batch_has_wire(p->b) || p->r || p->s || p->m || p->i || took + p->b->items > want) return 0;
+        if (!vg_batch_has_wire(p->b) || p->r || p->s || p->m || p->i) return 0;
+        if (took + p->b->items > want) break;
         took += p->b->items;
         k++;
     }
