@@ -169,26 +169,26 @@ int vg_otlp_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *data, siz
 
 /* Every Export*ServiceRequest is one repeated message field (number 1):
  * decoding several segments is unpacking each and joining those arrays. */
-static int decode(vg_batch_t *b, ProtobufCMessage **out)
+static int decode(const vg_batch_t *b, vg_arena_t *arena, ProtobufCMessage **out)
 {
     const ProtobufCMessageDescriptor *d = vg_otlp_request_descriptor(b->signal);
     if (!d) return VG_EINVAL;
     assert(d->n_fields == 1 && d->fields[0].label == PROTOBUF_C_LABEL_REPEATED);
     const ProtobufCFieldDescriptor *f = &d->fields[0];
-    if (b->nwire == 1) return vg_otlp_unpack(d, b->wire[0].data, b->wire[0].len, b->wire[0].mem, b->arena, out);
+    if (b->nwire == 1) return vg_otlp_unpack(d, b->wire[0].data, b->wire[0].len, b->wire[0].mem, arena, out);
     ProtobufCMessage *m = NULL;
-    if (vg_otlp_new_request(b->signal, b->arena, &m)) return VG_ENOMEM;
+    if (vg_otlp_new_request(b->signal, arena, &m)) return VG_ENOMEM;
     size_t *n = (size_t *)((char *)m + f->quantifier_offset);
     void ***arr = (void ***)((char *)m + f->offset);
     size_t cap = 0;
     for (size_t i = 0; i < b->nwire; i++) {
         ProtobufCMessage *part;
-        int rc = vg_otlp_unpack(d, b->wire[i].data, b->wire[i].len, b->wire[i].mem, b->arena, &part);
+        int rc = vg_otlp_unpack(d, b->wire[i].data, b->wire[i].len, b->wire[i].mem, arena, &part);
         if (rc) return rc;
         size_t pn = *(size_t *)((char *)part + f->quantifier_offset);
         void **parr = *(void ***)((char *)part + f->offset);
         if (!pn) continue;
-        if (vg_arena_grow(b->arena, (void **)arr, &cap, *n + pn, sizeof(void *))) return VG_ENOMEM;
+        if (vg_arena_grow(arena, (void **)arr, &cap, *n + pn, sizeof(void *))) return VG_ENOMEM;
         memcpy(*arr + *n, parr, pn * sizeof(void *));
         *n += pn;
     }
@@ -208,10 +208,9 @@ ProtobufCMessage *vg_batch_req(vg_batch_t *b)
     if (!b->msg_ && b->wire && !b->decode_err) {
         /* Into an arena of its own: a failed attempt leaves nothing behind
          * (a batch retried under memory pressure must not grow each time). */
-        vg_arena_t *main_arena = b->arena, *a = vg_arena_new();
+        vg_arena_t *a = vg_arena_new();
         ProtobufCMessage *m = NULL;
-        int rc = a ? (b->arena = a, decode(b, &m)) : VG_ENOMEM;
-        b->arena = main_arena;
+        int rc = a ? decode(b, a, &m) : VG_ENOMEM;
         if (rc == 0) {
             b->msg_ = m;
             b->dec_arena = a;
